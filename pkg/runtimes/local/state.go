@@ -1,0 +1,188 @@
+package local
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Files of one workload's state directory, <dir>/<handle name>/.
+const (
+	fileLaunchLock = "launch.lock" // held by Start while it launches
+	fileShimLock   = "shim.lock"   // held by the supervisor for its whole life
+	fileShim       = "shim.json"   // the supervisor's pid and start time
+	fileWorker     = "worker.json" // the worker's pid (= its process group) and start time
+	fileExit       = "exit.json"   // the result, written atomically by the supervisor
+	fileLog        = "output.log"  // the worker's stdout and stderr
+	fileSpec       = "spec.json"   // the launch spec without secrets, for operators
+)
+
+// proc identifies a process across pid reuse: pid plus its start time in
+// clock ticks since boot (field 22 of /proc/<pid>/stat; 0 where unknown).
+type proc struct {
+	PID       int       `json:"pid"`
+	StartTick uint64    `json:"start_tick,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// exitInfo is the content of exit.json.
+type exitInfo struct {
+	ExitCode   int       `json:"exit_code"`
+	Signal     string    `json:"signal,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	TimedOut   bool      `json:"timed_out,omitempty"`
+	Cancelled  bool      `json:"cancelled,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+}
+
+// writeJSONAtomic writes v to path via a temporary file and rename, so a
+// reader sees the whole file or none of it.
+func writeJSONAtomic(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// procStartTick reads a process's start time in clock ticks from /proc; 0
+// when /proc is not available (the check is then skipped).
+func procStartTick(pid int) uint64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may contain spaces; fields after the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state); starttime is field 22 → f[19].
+	if len(f) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
+}
+
+// alive reports whether p still runs (and is the same process).
+func (p proc) alive() bool {
+	if p.PID <= 0 {
+		return false
+	}
+	if err := syscall.Kill(p.PID, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	if p.StartTick != 0 {
+		if t := procStartTick(p.PID); t != 0 && t != p.StartTick {
+			return false // pid reused
+		}
+	}
+	return true
+}
+
+// groupAlive reports whether any process of the group led by p remains.
+func (p proc) groupAlive() bool {
+	if p.PID <= 0 {
+		return false
+	}
+	err := syscall.Kill(-p.PID, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// lockFile takes an exclusive flock on path. With block false it fails with
+// errLocked when someone else holds it.
+func lockFile(path string, block bool) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	how := syscall.LOCK_EX
+	if !block {
+		how |= syscall.LOCK_NB
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, errLocked
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return f, nil
+}
+
+var errLocked = errors.New("locked")
+
+// held reports whether someone holds the lock at path.
+func held(path string) bool {
+	f, err := lockFile(path, false)
+	if errors.Is(err, errLocked) {
+		return true
+	}
+	if err == nil {
+		f.Close()
+	}
+	return false
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGKILL:
+		return "SIGKILL"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGSEGV:
+		return "SIGSEGV"
+	case syscall.SIGABRT:
+		return "SIGABRT"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return "signal " + strconv.Itoa(int(s))
+}

@@ -1,0 +1,177 @@
+package runtimes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/jetrun/jetrun/pkg/jobs"
+	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/rs/zerolog"
+)
+
+// Errors wrapped by runtimes.
+var (
+	// ErrNotFound: the runtime has no workload for the handle.
+	ErrNotFound = errors.New("workload not found")
+	// ErrInvalidSpec: the spec can never run on this runtime (bad name,
+	// resources out of range); the dispatcher treats it as permanent.
+	ErrInvalidSpec = errors.New("invalid spec for runtime")
+	// ErrUnknownRuntime: no runtime of that name is registered.
+	ErrUnknownRuntime = errors.New("unknown runtime")
+)
+
+// Label keys put on every runtime object that can carry labels or tags.
+const (
+	LabelJobID   = "jetrun.io/job-id"
+	LabelAttempt = "jetrun.io/attempt"
+	LabelKind    = "jetrun.io/kind"
+)
+
+// Handle names one attempt's workload; it is stored in the job record before
+// launch so a restarted or different dispatcher can find the workload.
+type Handle = messages.Handle
+
+// HandleName is the deterministic workload name of one attempt:
+// "jetrun-<job_id>-a<attempt>". Runtimes with stricter naming rules
+// (Kubernetes) derive their object names from it.
+func HandleName(jobID string, attempt int) string {
+	return "jetrun-" + jobID + "-a" + strconv.Itoa(attempt)
+}
+
+// Spec is everything a runtime needs to launch one attempt.
+type Spec struct {
+	Handle  Handle
+	JobID   string
+	Kind    string
+	Attempt int
+	// Image is the worker image (container runtimes); the local runtime
+	// runs its configured worker binary instead.
+	Image string
+	// Command is the worker's argument list, e.g. ["smoke", "--sleep=1s"].
+	Command []string
+	// Env is plain environment.
+	Env map[string]string
+	// Secrets are environment variables whose values are secret: each
+	// runtime delivers them through its secret mechanism and never logs them.
+	Secrets   map[string]string
+	Resources jobs.Resources
+	Labels    map[string]string
+}
+
+// AllEnv returns Env and Secrets merged, for runtimes whose secret mechanism
+// is the child's environment.
+func (s *Spec) AllEnv() map[string]string {
+	m := make(map[string]string, len(s.Env)+len(s.Secrets))
+	maps.Copy(m, s.Env)
+	maps.Copy(m, s.Secrets)
+	return m
+}
+
+// Phase is a workload's coarse state.
+type Phase string
+
+// Phases.
+const (
+	PhaseNotFound  Phase = "not_found"
+	PhasePending   Phase = "pending"
+	PhaseRunning   Phase = "running"
+	PhaseSucceeded Phase = "succeeded"
+	PhaseFailed    Phase = "failed"
+)
+
+// Done reports whether p is final.
+func (p Phase) Done() bool { return p == PhaseSucceeded || p == PhaseFailed }
+
+// Status is what a runtime knows about a workload.
+type Status struct {
+	Phase Phase
+	// ExitCode is the worker's exit code when Done (-1 if unknown).
+	ExitCode int
+	// Reason explains a failure in words: "exit code 3", "timeout after 1s",
+	// "killed by SIGKILL", "OOMKilled".
+	Reason string
+	// TimedOut is set when the runtime ended the workload at its deadline.
+	TimedOut   bool
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// LogOptions select what Logs returns.
+type LogOptions struct {
+	// Follow keeps the stream open until the workload ends.
+	Follow bool
+}
+
+// Runtime runs workloads. Implementations are thin and honest: they talk to
+// their backend and report what it says; retries, ownership and events
+// belong to the dispatcher.
+type Runtime interface {
+	// Name is the runtime's registry name, e.g. "local".
+	Name() string
+	// Start launches the workload named by spec.Handle. It is idempotent
+	// for one handle name: starting a name that already exists (running
+	// or finished) launches nothing and returns its handle.
+	Start(ctx context.Context, spec Spec) (Handle, error)
+	// Inspect reports the workload's status; PhaseNotFound (nil error)
+	// when it does not exist.
+	Inspect(ctx context.Context, h Handle) (Status, error)
+	// Wait blocks until the workload is done and returns its final status.
+	// It returns ErrNotFound if the workload does not exist.
+	Wait(ctx context.Context, h Handle) (Status, error)
+	// Logs returns the workload's combined output.
+	Logs(ctx context.Context, h Handle, opts LogOptions) (io.ReadCloser, error)
+	// Stop asks the workload to stop (SIGTERM or equivalent), waits up to
+	// grace, then kills it, and returns once it is confirmed gone. Stopping
+	// a finished or missing workload is not an error.
+	Stop(ctx context.Context, h Handle, grace time.Duration) error
+}
+
+// Factory opens a runtime from configuration read through getenv (the
+// seed's environment variables: WORKER_IMAGE, DOCKER_NETWORK, ...).
+type Factory func(getenv func(string) string, log zerolog.Logger) (Runtime, error)
+
+// Registry maps runtime names (RUNTIME_BACKEND values) to factories. There
+// are no globals: the dispatcher lists its runtimes in one place.
+type Registry struct {
+	factories map[string]Factory
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{factories: map[string]Factory{}} }
+
+// Register adds a runtime; a duplicate name panics, like database/sql.Register.
+func (r *Registry) Register(name string, f Factory) {
+	if _, dup := r.factories[name]; dup {
+		panic(fmt.Sprintf("runtimes: Register called twice for %q", name))
+	}
+	r.factories[name] = f
+}
+
+// Names lists registered runtimes, sorted.
+func (r *Registry) Names() []string {
+	n := make([]string, 0, len(r.factories))
+	for k := range r.factories {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// Open builds the runtime called name.
+func (r *Registry) Open(name string, getenv func(string) string, log zerolog.Logger) (Runtime, error) {
+	f, ok := r.factories[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q (available: %v)", ErrUnknownRuntime, name, r.Names())
+	}
+	rt, err := f(getenv, log)
+	if err != nil {
+		return nil, fmt.Errorf("open runtime %s: %w", name, err)
+	}
+	return rt, nil
+}
