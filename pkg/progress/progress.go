@@ -93,8 +93,24 @@ func FromEnv(getenv func(string) string, log zerolog.Logger) *Publisher {
 	}
 	attempt, _ := strconv.Atoi(getenv(jobs.EnvAttempt))
 	seq, _ := strconv.ParseUint(getenv(jobs.EnvEventSeq), 10, 64)
-	return &Publisher{nc: nc, js: js, names: names, jobID: jobID, kind: getenv(jobs.EnvKind),
+	p := &Publisher{nc: nc, js: js, names: names, jobID: jobID, kind: getenv(jobs.EnvKind),
 		runtime: getenv(jobs.EnvRuntime), attempt: attempt, seq: seq, log: log}
+	p.running()
+	return p
+}
+
+// running publishes the attempt's "running" event. The dispatcher publishes
+// the same event (same sequence, same Nats-Msg-Id) when its runtime reports
+// the workload running; the events stream keeps whichever arrives first, so
+// this one, when it wins, precedes every progress event of the attempt.
+func (p *Publisher) running() {
+	if p.seq == 0 {
+		return
+	}
+	ev := messages.Event{V: messages.Version, JobID: p.jobID, Seq: p.seq, Type: messages.EventRunning,
+		State: messages.StateRunning, Kind: p.kind, Attempt: p.attempt, Time: time.Now().UTC(),
+		Runtime: p.runtime, Message: "worker started"}
+	p.publish(context.Background(), &ev)
 }
 
 // Report publishes one progress event. Errors are logged; after several
@@ -112,14 +128,20 @@ func (p *Publisher) Report(ctx context.Context, pr messages.Progress) {
 	ev := messages.Event{V: messages.Version, JobID: p.jobID, Seq: p.seq, Sub: p.sub,
 		Type: messages.EventProgress, State: messages.StateRunning, Kind: p.kind,
 		Attempt: p.attempt, Time: time.Now().UTC(), Runtime: p.runtime, Progress: &pr}
-	data, err := json.Marshal(&ev)
+	p.publish(ctx, &ev)
+}
+
+func (p *Publisher) publish(ctx context.Context, ev *messages.Event) {
+	if p.failures >= 5 {
+		return
+	}
+	data, err := json.Marshal(ev)
 	if err != nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err = p.js.Publish(ctx, p.names.EventSubject(p.jobID, messages.EventProgress), data,
-		jetstream.WithMsgID(ev.MsgID()))
+	_, err = p.js.Publish(ctx, p.names.EventSubject(p.jobID, ev.Type), data, jetstream.WithMsgID(ev.MsgID()))
 	if err != nil {
 		p.failures++
 		p.log.Warn().Err(err).Int("failures", p.failures).Msg("publish progress")

@@ -475,4 +475,3 @@ func (r *Runtime) Prune(cutoff time.Time) (int, error) {
 	}
 	return n, nil
 }
-

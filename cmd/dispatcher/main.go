@@ -1,0 +1,323 @@
+// Command dispatcher consumes jetrun job submissions from NATS JetStream and
+// runs each job on the configured runtime, publishing lifecycle events.
+//
+//	dispatcher [flags]          connect to NATS_URL and run jobs on RUNTIME_BACKEND
+//	dispatcher --dev [flags]    zero setup: embedded NATS (JetStream) and the local runtime
+//
+// Run `dispatcher --help` for every flag; each takes its default from the
+// environment variable named in its usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jetrun/jetrun/pkg/dispatch"
+	"github.com/jetrun/jetrun/pkg/jobs"
+	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/natsconn"
+	"github.com/jetrun/jetrun/pkg/natsserver"
+	"github.com/jetrun/jetrun/pkg/runtimes"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+	"golang.org/x/term"
+)
+
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "dispatcher:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	dev          bool
+	dataDir      string
+	devListen    string
+	prefix       string
+	runtimes     string
+	concurrency  int
+	ackWait      time.Duration
+	maxRetries   int
+	jobTimeout   time.Duration
+	backoffBase  time.Duration
+	backoffMax   time.Duration
+	stopGrace    time.Duration
+	httpAddr     string
+	logFormat    string
+	logLevel     string
+	id           string
+	workerImage  string
+	replicas     int
+	printVersion bool
+	nats         natsconn.Options
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	durEnv := func(key string, def time.Duration) time.Duration {
+		if d, err := time.ParseDuration(getenv(key)); err == nil {
+			return d
+		}
+		return def
+	}
+	intEnv := func(key string, def int) int {
+		if n, err := strconv.Atoi(getenv(key)); err == nil {
+			return n
+		}
+		return def
+	}
+	fs.BoolVar(&c.dev, "dev", getenv("JETRUN_DEV") == "1", "zero-setup mode: embedded NATS with JetStream and the local runtime (env JETRUN_DEV=1)")
+	fs.StringVar(&c.dataDir, "data-dir", envOr(getenv, "JETRUN_DATA_DIR", ".data"), "data directory: the embedded NATS store (--dev) and local runtime state (env JETRUN_DATA_DIR)")
+	fs.StringVar(&c.devListen, "dev-nats-listen", envOr(getenv, "JETRUN_DEV_NATS_LISTEN", "127.0.0.1:4222"), "address of the embedded NATS server with --dev (env JETRUN_DEV_NATS_LISTEN)")
+	fs.StringVar(&c.prefix, "prefix", envOr(getenv, "JETRUN_PREFIX", messages.DefaultPrefix), "subject prefix; streams are <PREFIX>_JOBS etc. (env JETRUN_PREFIX)")
+	fs.StringVar(&c.runtimes, "runtime", envOr(getenv, "RUNTIME_BACKEND", "local"), "runtime(s) to run jobs on, comma-separated; the first is the default (env RUNTIME_BACKEND)")
+	fs.IntVar(&c.concurrency, "concurrency", intEnv("JETRUN_CONCURRENCY", 8), "maximum jobs running at once, shared by all dispatchers on the queue (env JETRUN_CONCURRENCY)")
+	fs.DurationVar(&c.ackWait, "ack-wait", durEnv("JETRUN_ACK_WAIT", time.Minute), "redeliver a job to another dispatcher after this long without a heartbeat (env JETRUN_ACK_WAIT)")
+	fs.IntVar(&c.maxRetries, "max-retries", intEnv("MAX_RETRIES", 3), "default retries of a failed job, 0-20 (env MAX_RETRIES)")
+	fs.DurationVar(&c.jobTimeout, "job-timeout", durEnv("JOB_TIMEOUT", 0), "replace every kind's default timeout; a job's own timeout still wins (env JOB_TIMEOUT)")
+	fs.DurationVar(&c.backoffBase, "backoff-base", durEnv("JETRUN_BACKOFF_BASE", 5*time.Second), "first retry delay, doubled each attempt (env JETRUN_BACKOFF_BASE)")
+	fs.DurationVar(&c.backoffMax, "backoff-max", durEnv("JETRUN_BACKOFF_MAX", 5*time.Minute), "longest retry delay (env JETRUN_BACKOFF_MAX)")
+	fs.DurationVar(&c.stopGrace, "stop-grace", durEnv("JETRUN_STOP_GRACE", 10*time.Second), "time between SIGTERM and SIGKILL when a job is cancelled (env JETRUN_STOP_GRACE)")
+	fs.StringVar(&c.httpAddr, "http-addr", envOr(getenv, "JETRUN_HTTP_ADDR", "127.0.0.1:8080"), "address of /healthz, /readyz and /metrics; empty disables (env JETRUN_HTTP_ADDR)")
+	fs.StringVar(&c.logFormat, "log-format", envOr(getenv, "JETRUN_LOG_FORMAT", "auto"), "auto (console on a terminal, else JSON), json or console (env JETRUN_LOG_FORMAT)")
+	fs.StringVar(&c.logLevel, "log-level", envOr(getenv, "JETRUN_LOG_LEVEL", "info"), "debug, info, warn or error (env JETRUN_LOG_LEVEL)")
+	fs.StringVar(&c.id, "id", getenv("JETRUN_DISPATCHER_ID"), "this dispatcher's id in job records (env JETRUN_DISPATCHER_ID; default host-random)")
+	fs.StringVar(&c.workerImage, "worker-image", envOr(getenv, "WORKER_IMAGE", "jetrun/worker:latest"), "worker image for container runtimes (env WORKER_IMAGE)")
+	fs.IntVar(&c.replicas, "replicas", intEnv("JETRUN_REPLICAS", 1), "replicas of the streams and bucket (3 on a NATS cluster) (env JETRUN_REPLICAS)")
+	fs.BoolVar(&c.printVersion, "version", false, "print the version and exit")
+	c.nats.RegisterFlags(fs, getenv)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: dispatcher [--dev] [flags]\n\nRuns jetrun jobs from NATS JetStream on a runtime (%s).\n\nflags:\n", strings.Join(builtinRuntimes().Names(), ", "))
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), "\nNamed credentials for jobs come from JETRUN_CREDENTIAL_<NAME> variables.\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return c, nil
+}
+
+func newLogger(format, level string, w io.Writer) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		return zerolog.Nop(), fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	console := false
+	switch format {
+	case "auto":
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			console = true
+		}
+	case "console":
+		console = true
+	case "json":
+	default:
+		return zerolog.Nop(), fmt.Errorf("--log-format %q: want auto, json or console", format)
+	}
+	if console {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if c.printVersion {
+		fmt.Fprintln(stdout, "dispatcher", version)
+		return nil
+	}
+	log, err := newLogger(c.logFormat, c.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	names, err := messages.NewNames(c.prefix)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	dataDir, err := filepath.Abs(c.dataDir)
+	if err != nil {
+		return err
+	}
+
+	// Runtime configuration is read through getenv; --dev and the data
+	// directory supply the local runtime's defaults.
+	rtEnv := func(key string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		if key == "JETRUN_LOCAL_DIR" {
+			return filepath.Join(dataDir, "local")
+		}
+		return ""
+	}
+
+	if c.dev {
+		host, portStr, err := net.SplitHostPort(c.devListen)
+		if err != nil {
+			return fmt.Errorf("--dev-nats-listen %q: %w", c.devListen, err)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil {
+			return fmt.Errorf("--dev-nats-listen %q: bad port", c.devListen)
+		}
+		if port == 0 {
+			port = -1
+		}
+		srv, err := natsserver.Start(natsserver.Options{Host: host, Port: port, StoreDir: filepath.Join(dataDir, "nats")})
+		if err != nil {
+			return err
+		}
+		defer srv.Shutdown()
+		c.nats.URLs = []string{srv.ClientURL()}
+		log.Info().Str("nats_url", srv.ClientURL()).Str("store", filepath.Join(dataDir, "nats")).Msg("embedded NATS with JetStream started")
+		fmt.Fprintf(stdout, `jetrun dev mode
+  NATS (embedded, JetStream):  %[1]s   store: %[2]s
+  runtime:                     %[3]s   state: %[4]s
+  health and metrics:          http://%[5]s/metrics
+
+In another terminal:
+  NATS_URL=%[1]s submit smoke --wait
+  NATS_URL=%[1]s submit watch --all
+  nats --server %[1]s sub '%[6]s'
+
+`, srv.ClientURL(), filepath.Join(dataDir, "nats"), c.runtimes, rtEnv("JETRUN_LOCAL_DIR"), c.httpAddr, names.EventsWildcard())
+	}
+
+	reg := builtinRuntimes()
+	rts := map[string]runtimes.Runtime{}
+	var defaultRT string
+	for _, name := range strings.Split(c.runtimes, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		rt, err := reg.Open(name, rtEnv, log.With().Str("runtime", name).Logger())
+		if err != nil {
+			return err
+		}
+		rts[name] = rt
+		if defaultRT == "" {
+			defaultRT = name
+		}
+	}
+
+	c.nats.Name = "jetrun-dispatcher"
+	nc, err := c.nats.Connect(log)
+	if err != nil {
+		return fmt.Errorf("connect to NATS (%s): %w", c.nats.String(), err)
+	}
+	defer nc.Close()
+	workerEnv, workerSecrets, err := c.nats.WorkerEnv()
+	if err != nil {
+		return err
+	}
+
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := dispatch.NewMetrics(promReg)
+
+	d, err := dispatch.New(nc, dispatch.Config{
+		Names:          names,
+		ID:             c.id,
+		Runtimes:       rts,
+		DefaultRuntime: defaultRT,
+		Kinds:          jobs.Builtin(),
+		Concurrency:    c.concurrency,
+		AckWait:        c.ackWait,
+		MaxRetries:     retriesFlag(c.maxRetries),
+		JobTimeout:     c.jobTimeout,
+		BackoffBase:    c.backoffBase,
+		BackoffMax:     c.backoffMax,
+		StopGrace:      c.stopGrace,
+		WorkerImage:    c.workerImage,
+		WorkerEnv:      workerEnv,
+		WorkerSecrets:  workerSecrets,
+		Credentials:    credentialsFrom(getenv),
+		Streams:        dispatch.StreamConfig{Replicas: c.replicas},
+		Log:            log,
+		Metrics:        metrics,
+	})
+	if err != nil {
+		return err
+	}
+
+	if c.httpAddr != "" {
+		ln, err := net.Listen("tcp", c.httpAddr)
+		if err != nil {
+			return fmt.Errorf("--http-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if !d.Ready() {
+				http.Error(w, "not ready: not connected to NATS or not consuming", http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, "ready\n")
+		})
+		mux.Handle("/metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{Registry: promReg}))
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go hs.Serve(ln)
+		defer hs.Close()
+		log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz, /readyz, /metrics")
+	}
+	log.Info().Str("version", version).Str("id", d.ID()).Str("nats", c.nats.String()).Msg("dispatcher starting")
+	return d.Run(ctx)
+}
+
+// retriesFlag maps the flag's 0 ("no retries") to the config's -1.
+func retriesFlag(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// credentialsFrom resolves named credentials from JETRUN_CREDENTIAL_<NAME>
+// (upper case, '-' as '_').
+func credentialsFrom(getenv func(string) string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		key := "JETRUN_CREDENTIAL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		v := getenv(key)
+		return v, v != ""
+	}
+}

@@ -1,0 +1,14 @@
+package main
+
+import (
+	"github.com/jetrun/jetrun/pkg/runtimes"
+	"github.com/jetrun/jetrun/pkg/runtimes/local"
+)
+
+// builtinRuntimes lists every runtime this binary can run, by the name
+// RUNTIME_BACKEND uses. This is the one place a new runtime is registered.
+func builtinRuntimes() *runtimes.Registry {
+	r := runtimes.NewRegistry()
+	r.Register(local.Name, local.Factory)
+	return r
+}

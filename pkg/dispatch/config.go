@@ -1,0 +1,177 @@
+package dispatch
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/jetrun/jetrun/pkg/jobs"
+	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/runtimes"
+	"github.com/rs/zerolog"
+)
+
+// Config configures a Dispatcher. Zero fields get the defaults documented
+// on each.
+type Config struct {
+	// Names of subjects, streams and buckets (default prefix "jetrun").
+	Names messages.Names
+	// ID names this dispatcher in job records and logs; default
+	// "<hostname>-<random>". Letters, digits, '-' and '_'.
+	ID string
+	// Runtimes this dispatcher can launch on, by name; Default is used
+	// when a job names none. A job naming a runtime not listed here is
+	// rejected.
+	Runtimes map[string]runtimes.Runtime
+	// DefaultRuntime is RUNTIME_BACKEND; default: the only runtime.
+	DefaultRuntime string
+	// Kinds are the job kinds served; default jobs.Builtin().
+	Kinds *jobs.Registry
+	// Concurrency caps running jobs: it is the consumer's MaxAckPending
+	// (shared by every dispatcher on the consumer) and this process's
+	// local cap. Default 8.
+	Concurrency int
+	// AckWait is how long a message may go without a heartbeat before
+	// JetStream redelivers it to another dispatcher. Default 60s; the
+	// heartbeat runs every AckWait/3.
+	AckWait time.Duration
+	// MaxDeliver is the consumer's poison-message guard (not the retry
+	// count: attempts are counted in the job record). Default 100.
+	MaxDeliver int
+	// MaxRetries is the default of a job's max_retries (MAX_RETRIES).
+	// Default 3; -1 means 0.
+	MaxRetries int
+	// JobTimeout replaces the kinds' default timeouts when set (JOB_TIMEOUT).
+	JobTimeout time.Duration
+	// BackoffBase and BackoffMax shape the retry delay:
+	// base·2^(attempt-1), capped at max, ±20% jitter. Defaults 5s and 5m.
+	BackoffBase, BackoffMax time.Duration
+	// StopGrace is the time between SIGTERM and SIGKILL on cancel. Default 10s.
+	StopGrace time.Duration
+	// WatchdogSlack is added to a job's timeout before the dispatcher
+	// stops a workload its runtime failed to stop. Default 30s.
+	WatchdogSlack time.Duration
+	// WorkerImage is the default worker image (WORKER_IMAGE).
+	WorkerImage string
+	// WorkerEnv and WorkerSecrets are given to every worker (the NATS
+	// connection, see natsconn.Options.WorkerEnv).
+	WorkerEnv, WorkerSecrets map[string]string
+	// Credentials resolves a named credential for a job's SecretRef; nil
+	// resolves none.
+	Credentials func(name string) (string, bool)
+	// Streams holds retention settings.
+	Streams StreamConfig
+	// Log is the dispatcher's logger.
+	Log zerolog.Logger
+	// Metrics, if set, receives the dispatcher's metrics.
+	Metrics *Metrics
+}
+
+// StreamConfig holds the JetStream settings of the streams and bucket the
+// dispatcher creates.
+type StreamConfig struct {
+	// Replicas of every stream and the bucket; default 1 (3 on a cluster).
+	Replicas int
+	// JobsMaxAge keeps submissions readable (for dead-letter copies and
+	// audits); default 7 days.
+	JobsMaxAge time.Duration
+	// JobsMaxBytes bounds the submissions stream; when full, new
+	// submissions are refused rather than queued ones dropped. Default 1 GiB.
+	JobsMaxBytes int64
+	// EventsMaxAge keeps event history; default 14 days.
+	EventsMaxAge time.Duration
+	// DLQMaxAge keeps dead letters; default 30 days.
+	DLQMaxAge time.Duration
+	// StateMaxAge keeps job records (and with them permanent dedup);
+	// default 30 days. Must exceed JobsMaxAge.
+	StateMaxAge time.Duration
+	// DuplicateWindow is the streams' Nats-Msg-Id dedup window; default 20m.
+	DuplicateWindow time.Duration
+}
+
+var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func (c *Config) setDefaults() error {
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		host = regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(host, "-")
+		if len(host) > 40 {
+			host = host[:40]
+		}
+		b := make([]byte, 4)
+		rand.Read(b)
+		c.ID = host + "-" + hex.EncodeToString(b)
+	}
+	if !idRE.MatchString(c.ID) {
+		return fmt.Errorf("dispatcher id %q: want 1-64 of A-Z a-z 0-9 - _", c.ID)
+	}
+	if len(c.Runtimes) == 0 {
+		return fmt.Errorf("dispatcher: no runtime configured")
+	}
+	if c.DefaultRuntime == "" {
+		if len(c.Runtimes) != 1 {
+			return fmt.Errorf("dispatcher: several runtimes and no default")
+		}
+		for n := range c.Runtimes {
+			c.DefaultRuntime = n
+		}
+	}
+	if _, ok := c.Runtimes[c.DefaultRuntime]; !ok {
+		return fmt.Errorf("dispatcher: default runtime %q is not configured", c.DefaultRuntime)
+	}
+	if c.Kinds == nil {
+		c.Kinds = jobs.Builtin()
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 8
+	}
+	def(&c.AckWait, 60*time.Second)
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = 100
+	}
+	switch {
+	case c.MaxRetries == 0:
+		c.MaxRetries = 3
+	case c.MaxRetries < 0:
+		c.MaxRetries = 0
+	}
+	c.MaxRetries = min(c.MaxRetries, messages.MaxRetriesLimit)
+	def(&c.BackoffBase, 5*time.Second)
+	def(&c.BackoffMax, 5*time.Minute)
+	def(&c.StopGrace, 10*time.Second)
+	def(&c.WatchdogSlack, 30*time.Second)
+	s := &c.Streams
+	if s.Replicas <= 0 {
+		s.Replicas = 1
+	}
+	def(&s.JobsMaxAge, 7*24*time.Hour)
+	if s.JobsMaxBytes == 0 {
+		s.JobsMaxBytes = 1 << 30
+	}
+	def(&s.EventsMaxAge, 14*24*time.Hour)
+	def(&s.DLQMaxAge, 30*24*time.Hour)
+	def(&s.StateMaxAge, 30*24*time.Hour)
+	def(&s.DuplicateWindow, 20*time.Minute)
+	if s.StateMaxAge < s.JobsMaxAge {
+		return fmt.Errorf("dispatcher: job records (%s) must outlive submissions (%s)", s.StateMaxAge, s.JobsMaxAge)
+	}
+	return nil
+}
+
+// backoff returns the delay before attempt+1 after attempt failed.
+func (c *Config) backoff(attempt int) time.Duration {
+	d := float64(c.BackoffBase) * math.Pow(2, float64(max(attempt-1, 0)))
+	d = math.Min(d, float64(c.BackoffMax))
+	d *= 0.8 + 0.4*mrand.Float64()
+	return time.Duration(d)
+}

@@ -1,0 +1,320 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/runtimes"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Dispatcher consumes submissions and runs them on its runtimes, following
+// the lifecycle protocol in the package documentation.
+type Dispatcher struct {
+	cfg   Config
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	kv    jetstream.KeyValue
+	cons  jetstream.Consumer
+	log   zerolog.Logger
+	names messages.Names
+
+	ready atomic.Bool
+
+	mu   sync.Mutex
+	live map[string]*job // jobs whose message this dispatcher holds, by job id
+	wg   sync.WaitGroup
+	sem  chan struct{}
+	// quit is closed when Run's context ends: handlers stop watching and
+	// leave their workloads running for the next owner.
+	quit chan struct{}
+}
+
+// New returns a dispatcher using nc. Call Run to start it.
+func New(nc *nats.Conn, cfg Config) (*Dispatcher, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return &Dispatcher{
+		cfg: cfg, nc: nc, js: js, names: cfg.Names,
+		log:  cfg.Log.With().Str("dispatcher", cfg.ID).Logger(),
+		live: map[string]*job{},
+		sem:  make(chan struct{}, cfg.Concurrency),
+		quit: make(chan struct{}),
+	}, nil
+}
+
+// ID returns the dispatcher's id.
+func (d *Dispatcher) ID() string { return d.cfg.ID }
+
+// Ready reports whether the dispatcher is connected and consuming.
+func (d *Dispatcher) Ready() bool {
+	return d.ready.Load() && d.nc.IsConnected()
+}
+
+// Provision creates or updates the streams, the state bucket, the uploads
+// object store and the dispatchers' consumer. It is idempotent; every
+// dispatcher calls it at start.
+func (d *Dispatcher) Provision(ctx context.Context) error {
+	s := d.cfg.Streams
+	streams := []jetstream.StreamConfig{{
+		Name:        d.names.JobsStream(),
+		Description: "jetrun job submissions",
+		Subjects:    []string{d.names.SubmitWildcard()},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxAge:      s.JobsMaxAge,
+		MaxBytes:    s.JobsMaxBytes,
+		MaxMsgSize:  1 << 20,
+		Duplicates:  s.DuplicateWindow,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+	}, {
+		Name:        d.names.EventsStream(),
+		Description: "jetrun job lifecycle and progress events",
+		Subjects:    []string{d.names.EventsWildcard()},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      s.EventsMaxAge,
+		Duplicates:  s.DuplicateWindow,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+	}, {
+		Name:        d.names.DLQStream(),
+		Description: "jetrun dead letters: jobs that exhausted their retries or can never run",
+		Subjects:    []string{d.names.DLQWildcard()},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      s.DLQMaxAge,
+		Duplicates:  s.DuplicateWindow,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+	}}
+	for _, sc := range streams {
+		if _, err := d.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("create stream %s: %w", sc.Name, err)
+		}
+	}
+	kv, err := d.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      d.names.StateBucket(),
+		Description: "jetrun job records",
+		History:     1,
+		TTL:         s.StateMaxAge,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", d.names.StateBucket(), err)
+	}
+	d.kv = kv
+	if _, err := d.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      d.names.UploadsBucket(),
+		Description: "jetrun uploaded job inputs",
+		TTL:         s.JobsMaxAge,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+	}); err != nil {
+		return fmt.Errorf("create object store %s: %w", d.names.UploadsBucket(), err)
+	}
+	cons, err := d.js.CreateOrUpdateConsumer(ctx, d.names.JobsStream(), jetstream.ConsumerConfig{
+		Durable:       d.names.DispatcherConsumer(),
+		Description:   "jetrun dispatchers (shared)",
+		FilterSubject: d.names.SubmitWildcard(),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       d.cfg.AckWait,
+		MaxDeliver:    d.cfg.MaxDeliver,
+		MaxAckPending: d.cfg.Concurrency,
+	})
+	if err != nil {
+		return fmt.Errorf("create consumer: %w", err)
+	}
+	d.cons = cons
+	return nil
+}
+
+// Run provisions, then consumes submissions until ctx ends. On return it
+// has stopped fetching and released every message it held; running
+// workloads are left running, for the next owner to adopt.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if err := d.Provision(ctx); err != nil {
+		return err
+	}
+	watcher, err := d.kv.WatchAll(ctx, jetstream.UpdatesOnly())
+	if err != nil {
+		return fmt.Errorf("watch job records: %w", err)
+	}
+	defer watcher.Stop()
+	go d.forwardRecords(watcher)
+
+	cancelSub, err := d.nc.QueueSubscribe(d.names.CancelWildcard(), "jetrun-dispatchers", d.handleCancel)
+	if err != nil {
+		return fmt.Errorf("subscribe cancel: %w", err)
+	}
+	defer cancelSub.Unsubscribe()
+	logsSub, err := d.nc.QueueSubscribe(d.names.LogsWildcard(), "jetrun-dispatchers", d.handleLogs)
+	if err != nil {
+		return fmt.Errorf("subscribe logs: %w", err)
+	}
+	defer logsSub.Unsubscribe()
+	directSub, err := d.nc.Subscribe(d.names.DispatcherLogsWildcard(d.cfg.ID), d.handleLogs)
+	if err != nil {
+		return fmt.Errorf("subscribe logs: %w", err)
+	}
+	defer directSub.Unsubscribe()
+
+	iter, err := d.cons.Messages(jetstream.PullMaxMessages(d.cfg.Concurrency))
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	go d.watchQueue(ctx)
+	d.ready.Store(true)
+	d.log.Info().Int("concurrency", d.cfg.Concurrency).Str("runtime", d.cfg.DefaultRuntime).
+		Str("stream", d.names.JobsStream()).Msg("dispatcher consuming")
+
+	msgs := make(chan jetstream.Msg)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := iter.Next()
+			if err != nil {
+				if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					d.log.Error().Err(err).Msg("consume")
+				}
+				return
+			}
+			msgs <- m
+		}
+	}()
+	stopped := false
+	for !stopped {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				stopped = true
+				break
+			}
+			d.wg.Add(1)
+			go func() {
+				defer d.wg.Done()
+				d.handle(m)
+			}()
+		case <-ctx.Done():
+			stopped = true
+		}
+	}
+	d.ready.Store(false)
+	iter.Stop()
+	// Messages fetched but not yet handed over go back at once.
+	go func() {
+		for m := range msgs {
+			m.Nak()
+		}
+	}()
+	close(d.quit)
+	d.wg.Wait()
+	d.log.Info().Msg("dispatcher stopped; running workloads left for the next owner")
+	return nil
+}
+
+// watchQueue refreshes the queue-depth gauges.
+func (d *Dispatcher) watchQueue(ctx context.Context) {
+	if d.cfg.Metrics == nil {
+		return
+	}
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		if info, err := d.cons.Info(ctx); err == nil {
+			d.cfg.Metrics.QueueDepth.Set(float64(info.NumPending))
+			d.cfg.Metrics.AckPending.Set(float64(info.NumAckPending))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// forwardRecords passes every change of a live job's record to its handler.
+func (d *Dispatcher) forwardRecords(w jetstream.KeyWatcher) {
+	for e := range w.Updates() {
+		if e == nil {
+			continue
+		}
+		d.mu.Lock()
+		j := d.live[e.Key()]
+		d.mu.Unlock()
+		if j == nil || e.Operation() != jetstream.KeyValuePut {
+			continue
+		}
+		rec, err := messages.DecodeRecord(e.Value())
+		if err != nil {
+			continue
+		}
+		j.notify(rec)
+	}
+}
+
+// getRecord reads a job record.
+func (d *Dispatcher) getRecord(ctx context.Context, id string) (messages.Record, uint64, error) {
+	e, err := d.kv.Get(ctx, id)
+	if err != nil {
+		return messages.Record{}, 0, err
+	}
+	rec, err := messages.DecodeRecord(e.Value())
+	return rec, e.Revision(), err
+}
+
+// publishEvent publishes one lifecycle event under its dedup id.
+func (d *Dispatcher) publishEvent(ctx context.Context, ev *messages.Event) error {
+	ev.V = messages.Version
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	if _, err := d.js.Publish(ctx, d.names.EventSubject(ev.JobID, ev.Type), data, jetstream.WithMsgID(ev.MsgID())); err != nil {
+		return fmt.Errorf("publish %s event: %w", ev.Type, err)
+	}
+	if d.cfg.Metrics != nil {
+		d.cfg.Metrics.Events.WithLabelValues(string(ev.Type)).Inc()
+	}
+	return nil
+}
+
+// runtimeFor returns the runtime called name ("" = the default).
+func (d *Dispatcher) runtimeFor(name string) (runtimes.Runtime, string, error) {
+	if name == "" {
+		name = d.cfg.DefaultRuntime
+	}
+	rt, ok := d.cfg.Runtimes[name]
+	if !ok {
+		names := make([]string, 0, len(d.cfg.Runtimes))
+		for n := range d.cfg.Runtimes {
+			names = append(names, n)
+		}
+		return nil, name, fmt.Errorf("%w: runtime %q is not served by this dispatcher (it runs %v)", errPermanent, name, names)
+	}
+	return rt, name, nil
+}
+
+// opCtx bounds one NATS or runtime operation. It is not derived from Run's
+// context: a transition that began is finished even during shutdown.
+func opCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 30*time.Second)
+}

@@ -1,0 +1,809 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"time"
+
+	"github.com/jetrun/jetrun/pkg/jobs"
+	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/runtimes"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+var (
+	// errPermanent marks failures that no retry can fix.
+	errPermanent = errors.New("permanent failure")
+	// errLostOwnership: another dispatcher owns the job now; stop touching it.
+	errLostOwnership = errors.New("lost ownership of the job")
+)
+
+// settlement is what becomes of a message; settle applies it.
+type settlement struct {
+	kind   settleKind
+	delay  time.Duration
+	reason string
+}
+
+type settleKind int
+
+const (
+	settleAck     settleKind = iota // done (succeeded, cancelled, duplicate)
+	settleTerm                      // never redeliver (rejected, dead)
+	settleNak                       // redeliver after delay (retry, transient trouble)
+	settleRelease                   // shutdown: redeliver now, to the next owner
+	settleNone                      // ownership lost: the message is someone else's
+)
+
+func ack() settlement                { return settlement{kind: settleAck} }
+func term(reason string) settlement  { return settlement{kind: settleTerm, reason: reason} }
+func nak(d time.Duration) settlement { return settlement{kind: settleNak, delay: d} }
+func release() settlement            { return settlement{kind: settleRelease} }
+func transient(err error) settlement {
+	return settlement{kind: settleNak, delay: 2 * time.Second, reason: err.Error()}
+}
+func lostOrTransient(err error) settlement {
+	if errors.Is(err, errLostOwnership) {
+		return settlement{kind: settleNone, reason: err.Error()}
+	}
+	return transient(err)
+}
+
+// settle maps an outcome to the message acknowledgement, in one place.
+func (d *Dispatcher) settle(j *job, s settlement) {
+	var err error
+	switch s.kind {
+	case settleAck:
+		err = j.msg.Ack()
+	case settleTerm:
+		err = j.msg.TermWithReason(truncate(s.reason, 256))
+	case settleNak:
+		if s.reason != "" {
+			j.log.Warn().Str("reason", s.reason).Dur("delay", s.delay).Msg("job will be redelivered")
+		}
+		err = j.msg.NakWithDelay(s.delay)
+	case settleRelease:
+		err = j.msg.Nak()
+	case settleNone:
+		j.log.Warn().Str("reason", s.reason).Msg("stopped handling the job")
+	}
+	if err != nil {
+		j.log.Warn().Err(err).Msg("settle message")
+	}
+}
+
+// job is the handling of one delivered submission.
+type job struct {
+	d       *Dispatcher
+	msg     jetstream.Msg
+	meta    *jetstream.MsgMetadata
+	id      string
+	sub     messages.Submission
+	rec     messages.Record
+	rev     uint64
+	rt      runtimes.Runtime
+	log     zerolog.Logger
+	updates chan messages.Record
+}
+
+// notify hands the job a newer version of its record (latest wins).
+func (j *job) notify(rec messages.Record) {
+	select {
+	case j.updates <- rec:
+	default:
+		select {
+		case <-j.updates:
+		default:
+		}
+		select {
+		case j.updates <- rec:
+		default:
+		}
+	}
+}
+
+// handle runs the lifecycle protocol for one delivered message.
+func (d *Dispatcher) handle(m jetstream.Msg) {
+	stop := d.heartbeat(m)
+	defer stop()
+	j := &job{d: d, msg: m, log: d.log, updates: make(chan messages.Record, 1)}
+	meta, err := m.Metadata()
+	if err != nil {
+		d.log.Error().Err(err).Msg("message without metadata")
+		m.Term()
+		return
+	}
+	j.meta = meta
+	select {
+	case d.sem <- struct{}{}:
+	case <-d.quit:
+		m.Nak()
+		return
+	}
+	defer func() { <-d.sem }()
+	s := j.run()
+	d.settle(j, s)
+	if j.id != "" {
+		d.mu.Lock()
+		if d.live[j.id] == j {
+			delete(d.live, j.id)
+		}
+		d.mu.Unlock()
+		d.setActive()
+	}
+}
+
+// heartbeat tells JetStream the message is in progress every AckWait/3,
+// for as long as the job lives, so a job of any length is never redelivered
+// while its dispatcher lives.
+func (d *Dispatcher) heartbeat(m jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(d.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if err := m.InProgress(); err != nil {
+					d.log.Warn().Err(err).Msg("heartbeat")
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func (d *Dispatcher) setActive() {
+	if d.cfg.Metrics == nil {
+		return
+	}
+	counts := map[messages.State]int{}
+	d.mu.Lock()
+	for _, j := range d.live {
+		counts[j.rec.State]++
+	}
+	d.mu.Unlock()
+	for _, s := range []messages.State{messages.StateQueued, messages.StateStarting, messages.StateRunning} {
+		d.cfg.Metrics.Active.WithLabelValues(string(s)).Set(float64(counts[s]))
+	}
+}
+
+func (j *job) run() settlement {
+	d := j.d
+	seq := j.meta.Sequence.Stream
+	sub, err := messages.DecodeSubmission(j.msg.Data())
+	j.sub = sub
+	if err == nil {
+		if k := d.names.KindFromSubject(j.msg.Subject()); k != sub.Kind {
+			err = fmt.Errorf("%w: kind %q does not match the subject's kind %q", messages.ErrInvalid, sub.Kind, k)
+		}
+	}
+	j.id = sub.JobID
+	if j.id == "" {
+		if h := j.msg.Headers().Get(messages.HeaderMsgID); messages.ValidJobID(h) {
+			j.id = h
+		} else {
+			j.id = "s" + strconv.FormatUint(seq, 10)
+		}
+	}
+	if !messages.ValidJobID(j.id) {
+		j.id = "s" + strconv.FormatUint(seq, 10)
+	}
+	if err == nil {
+		_, err = d.cfg.Kinds.Prepare(&j.sub, jobs.Options{Timeout: d.cfg.JobTimeout})
+	}
+	if err == nil {
+		j.rt, j.rec.Runtime, err = d.runtimeFor(sub.Runtime)
+	}
+	j.log = d.log.With().Str("job_id", j.id).Str("kind", sub.Kind).Uint64("stream_seq", seq).Logger()
+	if err != nil {
+		return j.reject(err)
+	}
+	d.mu.Lock()
+	d.live[j.id] = j
+	d.mu.Unlock()
+
+	maxRetries := d.cfg.MaxRetries
+	if sub.MaxRetries != nil {
+		maxRetries = *sub.MaxRetries
+	}
+	now := time.Now().UTC()
+	rec := messages.Record{V: messages.Version, JobID: j.id, Kind: sub.Kind, Name: sub.Name,
+		State: messages.StateQueued, MaxRetries: maxRetries, Owner: d.cfg.ID, MsgSeq: seq, Seq: 1,
+		Runtime: j.rec.Runtime, Labels: sub.Labels, Created: j.meta.Timestamp.UTC(), Updated: now}
+	ctx, cancel := opCtx()
+	defer cancel()
+	rev, err := d.kv.Create(ctx, j.id, encode(&rec))
+	switch {
+	case err == nil:
+		j.rec, j.rev = rec, rev
+		ev := j.event(messages.EventAccepted)
+		ev.Message = fmt.Sprintf("accepted by %s for runtime %s", d.cfg.ID, rec.Runtime)
+		if err := d.publishEvent(ctx, &ev); err != nil {
+			return transient(err)
+		}
+		j.log.Info().Msg("job accepted")
+		return j.launch()
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return j.takeOver()
+	default:
+		return transient(fmt.Errorf("create job record: %w", err))
+	}
+}
+
+// takeOver handles a message whose job already has a record: a duplicate,
+// a finished job, or a redelivery to adopt.
+func (j *job) takeOver() settlement {
+	d := j.d
+	seq := j.meta.Sequence.Stream
+	ctx, cancel := opCtx()
+	defer cancel()
+	for range 20 {
+		rec, rev, err := d.getRecord(ctx, j.id)
+		if err != nil {
+			return transient(fmt.Errorf("read job record: %w", err))
+		}
+		if rec.MsgSeq != 0 && rec.MsgSeq != seq {
+			j.log.Info().Uint64("first_seq", rec.MsgSeq).Str("state", string(rec.State)).
+				Msg("duplicate submission dropped: the job id is already recorded")
+			if d.cfg.Metrics != nil {
+				d.cfg.Metrics.Duplicates.Inc()
+			}
+			return ack()
+		}
+		if rec.State.Terminal() {
+			j.rec = rec
+			j.reemitTerminal(ctx)
+			return ack()
+		}
+		prev := rec.Owner
+		rec.Owner = d.cfg.ID
+		rec.MsgSeq = seq
+		rec.Updated = time.Now().UTC()
+		if rec.Kind == "" {
+			rec.Kind, rec.Name, rec.Labels = j.sub.Kind, j.sub.Name, j.sub.Labels
+			rec.MaxRetries = d.cfg.MaxRetries
+			if j.sub.MaxRetries != nil {
+				rec.MaxRetries = *j.sub.MaxRetries
+			}
+		}
+		if rec.Runtime == "" {
+			rec.Runtime = j.rec.Runtime
+		}
+		rev, err = d.kv.Update(ctx, j.id, encode(&rec), rev)
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue
+		}
+		if err != nil {
+			return transient(fmt.Errorf("take ownership: %w", err))
+		}
+		j.rec, j.rev = rec, rev
+		if prev != "" && prev != d.cfg.ID {
+			j.log.Info().Str("previous_owner", prev).Str("state", string(rec.State)).Msg("adopting job")
+			if d.cfg.Metrics != nil {
+				d.cfg.Metrics.Adoptions.Inc()
+			}
+		}
+		return j.resume()
+	}
+	return transient(errors.New("job record keeps changing"))
+}
+
+// reemitTerminal publishes a finished job's terminal event again if it may
+// have been lost (a crash between recording and publishing); inside the
+// duplicate window the stream drops it if it was not.
+func (j *job) reemitTerminal(ctx context.Context) {
+	if time.Since(j.rec.Updated) > j.d.cfg.Streams.DuplicateWindow-time.Minute {
+		return
+	}
+	typ := map[messages.State]messages.EventType{
+		messages.StateSucceeded: messages.EventSucceeded, messages.StateCancelled: messages.EventCancelled,
+		messages.StateDead: messages.EventDead, messages.StateRejected: messages.EventRejected,
+	}[j.rec.State]
+	ev := j.event(typ)
+	ev.Error = j.rec.Error
+	ev.ExitCode = j.rec.ExitCode
+	ev.Time = j.rec.Updated
+	if err := j.d.publishEvent(ctx, &ev); err != nil {
+		j.log.Warn().Err(err).Msg("re-emit terminal event")
+	}
+}
+
+// resume continues a job from its recorded state after taking ownership.
+func (j *job) resume() settlement {
+	if j.rec.Runtime != "" {
+		rt, _, err := j.d.runtimeFor(j.rec.Runtime)
+		if err != nil {
+			return nak(30 * time.Second) // another dispatcher may serve it
+		}
+		j.rt = rt
+	}
+	switch j.rec.State {
+	case messages.StateStarting, messages.StateRunning:
+		return j.adopt()
+	case messages.StateRetrying:
+		if wait := time.Until(j.rec.NextRetry); wait > time.Second {
+			// Redelivered early (e.g. after a restart): wait out the backoff.
+			select {
+			case <-time.After(wait):
+			case <-j.d.quit:
+				return release()
+			}
+		}
+	}
+	return j.launch()
+}
+
+// launch starts the next attempt: the handle goes into the record before
+// the runtime is asked for anything.
+func (j *job) launch() settlement {
+	if j.rec.Desired == messages.DesiredCancel {
+		return j.cancelled(nil, "cancelled before launch")
+	}
+	attempt := j.rec.Attempt + 1
+	h := runtimes.Handle{Runtime: j.rt.Name(), Name: runtimes.HandleName(j.id, attempt)}
+	err := j.transition(messages.EventStarted, func(r *messages.Record) {
+		r.State = messages.StateStarting
+		r.Attempt = attempt
+		r.Handle = &h
+		r.Started = time.Now().UTC()
+		r.NextRetry = time.Time{}
+	}, func(e *messages.Event) {
+		e.Message = fmt.Sprintf("attempt %d of %d", attempt, j.rec.MaxRetries+1)
+	})
+	if err != nil {
+		return lostOrTransient(err)
+	}
+	return j.startAndWatch()
+}
+
+// spec builds the runtime spec of the current attempt.
+func (j *job) spec() (runtimes.Spec, error) {
+	d := j.d
+	plan, err := d.cfg.Kinds.Prepare(&j.sub, jobs.Options{Timeout: d.cfg.JobTimeout})
+	if err != nil {
+		return runtimes.Spec{}, fmt.Errorf("%w: %w", errPermanent, err)
+	}
+	env := map[string]string{}
+	maps.Copy(env, d.cfg.WorkerEnv)
+	maps.Copy(env, plan.Env)
+	maps.Copy(env, map[string]string{
+		jobs.EnvJobID:    j.id,
+		jobs.EnvKind:     j.rec.Kind,
+		jobs.EnvAttempt:  strconv.Itoa(j.rec.Attempt),
+		jobs.EnvPrefix:   d.names.Prefix(),
+		// The attempt's "running" event takes the sequence after "started";
+		// the worker may publish it first (see markRunning).
+		jobs.EnvEventSeq: strconv.FormatUint(j.rec.Seq+1, 10),
+		jobs.EnvRuntime:  j.rt.Name(),
+	})
+	secrets := map[string]string{}
+	maps.Copy(secrets, d.cfg.WorkerSecrets)
+	for _, ref := range plan.Secrets {
+		v, ok := "", false
+		if d.cfg.Credentials != nil {
+			v, ok = d.cfg.Credentials(ref.Credential)
+		}
+		if !ok {
+			return runtimes.Spec{}, fmt.Errorf("%w: credential %q is not configured on dispatcher %s", errPermanent, ref.Credential, d.cfg.ID)
+		}
+		secrets[ref.Env] = v
+	}
+	image := plan.Image
+	if image == "" {
+		image = d.cfg.WorkerImage
+	}
+	labels := map[string]string{}
+	maps.Copy(labels, j.sub.Labels)
+	labels[runtimes.LabelJobID] = j.id
+	labels[runtimes.LabelAttempt] = strconv.Itoa(j.rec.Attempt)
+	labels[runtimes.LabelKind] = j.rec.Kind
+	return runtimes.Spec{Handle: *j.rec.Handle, JobID: j.id, Kind: j.rec.Kind, Attempt: j.rec.Attempt,
+		Image: image, Command: plan.Command, Env: env, Secrets: secrets, Resources: plan.Resources, Labels: labels}, nil
+}
+
+func (j *job) startAndWatch() settlement {
+	spec, err := j.spec()
+	if err != nil {
+		return j.attemptFailed(err.Error(), nil, true)
+	}
+	ctx, cancel := opCtx()
+	defer cancel()
+	h, err := j.rt.Start(ctx, spec)
+	if err != nil {
+		j.log.Warn().Err(err).Str("handle", spec.Handle.Name).Msg("launch failed")
+		return j.attemptFailed("launch: "+err.Error(), nil, errors.Is(err, runtimes.ErrInvalidSpec))
+	}
+	if m := j.d.cfg.Metrics; m != nil && j.rec.Attempt == 1 {
+		m.LaunchLatency.WithLabelValues(j.rt.Name()).Observe(time.Since(j.meta.Timestamp).Seconds())
+	}
+	j.log.Info().Int("attempt", j.rec.Attempt).Str("handle", h.Name).Msg("launched")
+	return j.watch(h, spec.Resources.Timeout)
+}
+
+// adopt re-attaches to the workload of a job that was starting or running
+// under a previous owner: running → watch it; finished → record the result;
+// absent → launch it (Start is idempotent for the handle name).
+func (j *job) adopt() settlement {
+	if j.rec.Handle == nil {
+		return j.launch()
+	}
+	h := *j.rec.Handle
+	ctx, cancel := opCtx()
+	defer cancel()
+	st, err := j.rt.Inspect(ctx, h)
+	if err != nil {
+		return transient(fmt.Errorf("inspect %s: %w", h.Name, err))
+	}
+	j.log.Info().Str("handle", h.Name).Str("phase", string(st.Phase)).Msg("adopted workload")
+	if j.rec.Desired == messages.DesiredCancel && !st.Phase.Done() {
+		if st.Phase == runtimes.PhaseNotFound {
+			return j.cancelled(nil, "cancelled before launch")
+		}
+		return j.cancelRunning(h)
+	}
+	switch {
+	case st.Phase == runtimes.PhaseNotFound && j.rec.State == messages.StateStarting:
+		return j.startAndWatch()
+	case st.Phase == runtimes.PhaseNotFound:
+		return j.attemptFailed("workload disappeared from runtime "+j.rt.Name(), nil, false)
+	case st.Phase.Done():
+		return j.complete(st)
+	}
+	plan, err := j.d.cfg.Kinds.Prepare(&j.sub, jobs.Options{Timeout: j.d.cfg.JobTimeout})
+	if err != nil {
+		return j.attemptFailed(err.Error(), nil, true)
+	}
+	return j.watch(h, plan.Resources.Timeout)
+}
+
+type waitResult struct {
+	st  runtimes.Status
+	err error
+}
+
+// watch follows a launched workload until it ends, is cancelled, outlives
+// its watchdog, ownership is lost, or the dispatcher shuts down.
+func (j *job) watch(h runtimes.Handle, timeout time.Duration) settlement {
+	waitCtx, stopWait := context.WithCancel(context.Background())
+	defer stopWait()
+	results := make(chan waitResult, 1)
+	go func() {
+		st, err := j.rt.Wait(waitCtx, h)
+		results <- waitResult{st, err}
+	}()
+	var watchdog <-chan time.Time
+	if timeout > 0 {
+		deadline := j.rec.Started.Add(timeout + j.d.cfg.WatchdogSlack)
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		watchdog = t.C
+	}
+	poll := time.NewTicker(time.Second)
+	defer poll.Stop()
+	j.markRunning(h)
+	if j.rec.Desired == messages.DesiredCancel {
+		return j.cancelRunning(h)
+	}
+	for {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				if errors.Is(r.err, runtimes.ErrNotFound) {
+					return j.attemptFailed("workload disappeared from runtime "+j.rt.Name(), nil, false)
+				}
+				return transient(fmt.Errorf("wait %s: %w", h.Name, r.err))
+			}
+			return j.complete(r.st)
+		case rec := <-j.updates:
+			if rec.Owner != j.d.cfg.ID || rec.MsgSeq != j.rec.MsgSeq {
+				return settlement{kind: settleNone, reason: "another dispatcher took the job over"}
+			}
+			if rec.Desired == messages.DesiredCancel {
+				return j.cancelRunning(h)
+			}
+		case <-poll.C:
+			if j.rec.State != messages.StateRunning {
+				j.markRunning(h)
+			}
+		case <-watchdog:
+			j.log.Warn().Dur("timeout", timeout).Msg("watchdog: the runtime did not end the workload at its deadline")
+			ctx, cancel := context.WithTimeout(context.Background(), j.d.cfg.StopGrace+30*time.Second)
+			err := j.rt.Stop(ctx, h, j.d.cfg.StopGrace)
+			cancel()
+			if err != nil {
+				return transient(fmt.Errorf("watchdog stop %s: %w", h.Name, err))
+			}
+			return j.attemptFailed(fmt.Sprintf("timeout after %s (stopped by the dispatcher's watchdog)", timeout), nil, false)
+		case <-j.d.quit:
+			j.log.Info().Str("handle", h.Name).Msg("shutting down: leaving the workload running for the next owner")
+			return release()
+		}
+	}
+}
+
+// markRunning records the running state once the runtime reports it.
+//
+// The "running" event has the sequence right after "started", and a worker
+// that reaches NATS publishes the same event itself, under the same
+// Nats-Msg-Id, before its first progress event. Whichever comes first is
+// kept and the other dropped as a duplicate, so a job's events are in order
+// in the stream whatever the race between worker and dispatcher.
+func (j *job) markRunning(h runtimes.Handle) {
+	if j.rec.State != messages.StateStarting {
+		return
+	}
+	ctx, cancel := opCtx()
+	defer cancel()
+	st, err := j.rt.Inspect(ctx, h)
+	if err != nil || (st.Phase != runtimes.PhaseRunning && !st.Phase.Done()) {
+		return
+	}
+	j.recordRunning()
+}
+
+func (j *job) recordRunning() {
+	if err := j.transition(messages.EventRunning, func(r *messages.Record) {
+		r.State = messages.StateRunning
+	}, nil); err != nil {
+		j.log.Warn().Err(err).Msg("record running")
+	}
+}
+
+// complete records a finished attempt.
+func (j *job) complete(st runtimes.Status) settlement {
+	if j.rec.State == messages.StateStarting {
+		j.recordRunning() // it ran, however briefly: keep the sequence whole
+	}
+	if st.Phase == runtimes.PhaseSucceeded {
+		code := st.ExitCode
+		err := j.transition(messages.EventSucceeded, func(r *messages.Record) {
+			r.State = messages.StateSucceeded
+			r.ExitCode = &code
+			r.Error = ""
+			r.Finished = time.Now().UTC()
+		}, nil)
+		if err != nil {
+			return lostOrTransient(err)
+		}
+		j.log.Info().Int("attempt", j.rec.Attempt).Msg("job succeeded")
+		return ack()
+	}
+	code := st.ExitCode
+	reason := st.Reason
+	if reason == "" {
+		reason = "failed with exit code " + strconv.Itoa(code)
+	}
+	return j.attemptFailed(reason, &code, false)
+}
+
+// attemptFailed records a failed attempt and either schedules the next one
+// or, when retries are exhausted or the failure is permanent, dead-letters
+// the job.
+func (j *job) attemptFailed(reason string, exitCode *int, permanent bool) settlement {
+	reason = truncate(reason, 1024)
+	retry := !permanent && j.rec.Attempt <= j.rec.MaxRetries
+	next := messages.StateDead
+	if retry {
+		next = messages.StateRetrying
+	}
+	err := j.transition(messages.EventFailed, func(r *messages.Record) {
+		r.State = next
+		r.Error = reason
+		r.ExitCode = exitCode
+	}, func(e *messages.Event) { e.Message = "attempt " + strconv.Itoa(j.rec.Attempt) + " failed" })
+	if err != nil {
+		return lostOrTransient(err)
+	}
+	j.log.Warn().Int("attempt", j.rec.Attempt).Str("reason", reason).Bool("retry", retry).Msg("attempt failed")
+	if retry {
+		delay := j.d.cfg.backoff(j.rec.Attempt)
+		at := time.Now().Add(delay).UTC()
+		err := j.transition(messages.EventRetrying, func(r *messages.Record) {
+			r.NextRetry = at
+			r.Owner = "" // nobody holds the message during the backoff
+		}, func(e *messages.Event) {
+			e.Retry = &messages.Retry{NextAttempt: j.rec.Attempt + 1, Delay: delay, At: at}
+			e.Message = fmt.Sprintf("retrying in %s (attempt %d of %d)", delay.Round(time.Millisecond), j.rec.Attempt+1, j.rec.MaxRetries+1)
+		})
+		if err != nil {
+			return lostOrTransient(err)
+		}
+		return nak(delay)
+	}
+	return j.dead(reason)
+}
+
+// dead copies the submission to the dead-letter stream, records the job
+// dead and terminates its message.
+func (j *job) dead(reason string) settlement {
+	ctx, cancel := opCtx()
+	defer cancel()
+	m := nats.NewMsg(j.d.names.DLQSubject(j.rec.Kind))
+	m.Data = j.msg.Data()
+	m.Header.Set(messages.HeaderReason, truncate(reason, 1024))
+	m.Header.Set(messages.HeaderJobID, j.id)
+	m.Header.Set("Jetrun-Attempts", strconv.Itoa(j.rec.Attempt))
+	m.Header.Set("Jetrun-Stream-Seq", strconv.FormatUint(j.meta.Sequence.Stream, 10))
+	m.Header.Set(messages.HeaderMsgID, j.id)
+	if _, err := j.d.js.PublishMsg(ctx, m); err != nil {
+		return transient(fmt.Errorf("dead-letter copy: %w", err))
+	}
+	err := j.transition(messages.EventDead, func(r *messages.Record) {
+		r.State = messages.StateDead
+		r.Finished = time.Now().UTC()
+	}, func(e *messages.Event) {
+		e.Message = fmt.Sprintf("dead after %d attempt(s); copied to %s", j.rec.Attempt, j.d.names.DLQStream())
+	})
+	if err != nil {
+		return lostOrTransient(err)
+	}
+	j.log.Error().Int("attempts", j.rec.Attempt).Str("reason", reason).Msg("job is dead")
+	return term("dead: " + reason)
+}
+
+// cancelRunning stops a live workload (SIGTERM, grace, kill), waits until it
+// is gone, then records the job cancelled.
+func (j *job) cancelRunning(h runtimes.Handle) settlement {
+	j.log.Info().Str("handle", h.Name).Dur("grace", j.d.cfg.StopGrace).Msg("cancelling: stopping workload")
+	ctx, cancel := context.WithTimeout(context.Background(), j.d.cfg.StopGrace+60*time.Second)
+	defer cancel()
+	if err := j.rt.Stop(ctx, h, j.d.cfg.StopGrace); err != nil {
+		return transient(fmt.Errorf("stop %s: %w", h.Name, err))
+	}
+	st, err := j.rt.Inspect(ctx, h)
+	if err != nil {
+		return transient(fmt.Errorf("inspect %s after stop: %w", h.Name, err))
+	}
+	return j.cancelled(&st, "cancelled; workload stopped")
+}
+
+func (j *job) cancelled(st *runtimes.Status, msg string) settlement {
+	err := j.transition(messages.EventCancelled, func(r *messages.Record) {
+		r.State = messages.StateCancelled
+		r.Finished = time.Now().UTC()
+		if st != nil && st.Phase.Done() {
+			code := st.ExitCode
+			r.ExitCode = &code
+		}
+	}, func(e *messages.Event) { e.Message = msg })
+	if err != nil {
+		return lostOrTransient(err)
+	}
+	j.log.Info().Msg("job cancelled")
+	return ack()
+}
+
+// reject records and announces a submission that can never run.
+func (j *job) reject(cause error) settlement {
+	d := j.d
+	reason := truncate(cause.Error(), 1024)
+	seq := j.meta.Sequence.Stream
+	ctx, cancel := opCtx()
+	defer cancel()
+	now := time.Now().UTC()
+	kind := ""
+	if messages.ValidKind(j.sub.Kind) {
+		kind = j.sub.Kind
+	}
+	rec := messages.Record{V: messages.Version, JobID: j.id, Kind: kind, State: messages.StateRejected,
+		Owner: d.cfg.ID, MsgSeq: seq, Seq: 1, Error: reason, Created: j.meta.Timestamp.UTC(), Updated: now, Finished: now}
+	for range 2 {
+		_, err := d.kv.Create(ctx, j.id, encode(&rec))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return transient(fmt.Errorf("record rejection: %w", err))
+		}
+		cur, _, gerr := d.getRecord(ctx, j.id)
+		if gerr == nil && cur.MsgSeq == seq {
+			break // recorded by an earlier delivery of this message
+		}
+		// The id belongs to another job: announce under the stream sequence.
+		j.id = "s" + strconv.FormatUint(seq, 10)
+		rec.JobID = j.id
+	}
+	j.rec = rec
+	ev := j.event(messages.EventRejected)
+	ev.Error = reason
+	ev.Message = fmt.Sprintf("submission on %s (stream sequence %d) rejected", j.msg.Subject(), seq)
+	if err := d.publishEvent(ctx, &ev); err != nil {
+		return transient(err)
+	}
+	j.log.Warn().Str("reason", reason).Msg("submission rejected")
+	return term("rejected: " + reason)
+}
+
+// event returns an event of type t describing the current record.
+func (j *job) event(t messages.EventType) messages.Event {
+	ev := messages.Event{V: messages.Version, JobID: j.id, Seq: j.rec.Seq, Type: t, State: j.rec.State,
+		Kind: j.rec.Kind, Attempt: j.rec.Attempt, Runtime: j.rec.Runtime, Labels: j.rec.Labels,
+		Error: j.rec.Error, ExitCode: j.rec.ExitCode}
+	if j.rec.Handle != nil {
+		ev.Handle = j.rec.Handle.Name
+	}
+	return ev
+}
+
+// transition publishes an event and records the state change with a
+// compare-and-swap. The event goes first: if the process dies before the
+// record is written, the next owner repeats the transition with the same
+// sequence number, and the events stream drops the duplicate. A conflict
+// caused by a cancel request is merged and retried; any other conflict means
+// another dispatcher owns the job, and errLostOwnership is returned.
+func (j *job) transition(t messages.EventType, mutate func(*messages.Record), decorate func(*messages.Event)) error {
+	d := j.d
+	ctx, cancel := opCtx()
+	defer cancel()
+	for range 10 {
+		prev := j.rec
+		next := cloneRecord(j.rec)
+		mutate(&next)
+		next.Seq = prev.Seq + 1
+		next.Updated = time.Now().UTC()
+		j.rec = next
+		ev := j.event(t)
+		j.rec = prev
+		if decorate != nil {
+			decorate(&ev)
+		}
+		if err := d.publishEvent(ctx, &ev); err != nil {
+			return err
+		}
+		rev, err := d.kv.Update(ctx, j.id, encode(&next), j.rev)
+		if err == nil {
+			j.rec, j.rev = next, rev
+			d.setActive()
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return fmt.Errorf("update job record: %w", err)
+		}
+		cur, rev, err := d.getRecord(ctx, j.id)
+		if err != nil {
+			return fmt.Errorf("re-read job record: %w", err)
+		}
+		if cur.Owner != d.cfg.ID || cur.MsgSeq != prev.MsgSeq || cur.State.Terminal() || cur.Seq != prev.Seq {
+			return errLostOwnership
+		}
+		j.rec, j.rev = cur, rev // a cancel request changed Desired: merge and retry
+	}
+	return errors.New("job record keeps changing")
+}
+
+func cloneRecord(r messages.Record) messages.Record {
+	c := r
+	if r.Handle != nil {
+		h := *r.Handle
+		c.Handle = &h
+	}
+	if r.ExitCode != nil {
+		e := *r.ExitCode
+		c.ExitCode = &e
+	}
+	return c
+}
+
+func encode(r *messages.Record) []byte {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(err) // a Record always marshals
+	}
+	return b
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,209 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/runtimes"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// handleCancel serves "<prefix>.jobs.cancel.<job_id>". Any dispatcher may
+// answer: cancellation is durable desired state in the job record, which the
+// owner watches. A job nobody holds (waiting out a retry backoff) is
+// finalised here; a job not yet known (still queued in the stream) gets a
+// record that cancels it on arrival.
+func (d *Dispatcher) handleCancel(m *nats.Msg) {
+	id := d.names.JobIDFromSubject(m.Subject)
+	reply := messages.CancelReply{V: messages.Version, JobID: id}
+	respond := func() {
+		b, _ := json.Marshal(reply)
+		if m.Reply != "" {
+			m.Respond(b)
+		}
+	}
+	if !messages.ValidJobID(id) {
+		reply.Error = fmt.Sprintf("invalid job id %q", truncate(id, 80))
+		respond()
+		return
+	}
+	var req messages.CancelRequest
+	if len(strings.TrimSpace(string(m.Data))) > 0 {
+		if err := json.Unmarshal(m.Data, &req); err != nil {
+			reply.Error = "cancel request body must be empty or {\"reason\":\"...\"}"
+			respond()
+			return
+		}
+	}
+	ctx, cancel := opCtx()
+	defer cancel()
+	log := d.log.With().Str("job_id", id).Logger()
+	for range 20 {
+		rec, rev, err := d.getRecord(ctx, id)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			now := time.Now().UTC()
+			pre := messages.Record{V: messages.Version, JobID: id, State: messages.StateQueued,
+				Desired: messages.DesiredCancel, Created: now, Updated: now}
+			if _, err := d.kv.Create(ctx, id, encode(&pre)); errors.Is(err, jetstream.ErrKeyExists) {
+				continue
+			} else if err != nil {
+				reply.Error = "record cancel: " + err.Error()
+				break
+			}
+			log.Info().Msg("cancel recorded for a job not seen yet: it will not run")
+			reply.Accepted, reply.State = true, messages.StateQueued
+			break
+		}
+		if err != nil {
+			reply.Error = "read job record: " + err.Error()
+			break
+		}
+		reply.State = rec.State
+		if rec.State.Terminal() {
+			reply.Accepted = rec.State == messages.StateCancelled
+			if !reply.Accepted {
+				reply.Error = "job already finished: " + string(rec.State)
+			}
+			break
+		}
+		if rec.Desired == messages.DesiredCancel {
+			reply.Accepted = true
+			break
+		}
+		rec.Desired = messages.DesiredCancel
+		rec.Updated = time.Now().UTC()
+		finalise := rec.Owner == "" && rec.State == messages.StateRetrying
+		if finalise {
+			// Nobody holds the message: finish the job here. The record is
+			// written first so that no owner can publish the same sequence.
+			rec.State = messages.StateCancelled
+			rec.Seq++
+			rec.Finished = rec.Updated
+		}
+		if _, err := d.kv.Update(ctx, id, encode(&rec), rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue
+		} else if err != nil {
+			reply.Error = "record cancel: " + err.Error()
+			break
+		}
+		reply.Accepted, reply.State = true, rec.State
+		if finalise {
+			ev := messages.Event{V: messages.Version, JobID: id, Seq: rec.Seq, Type: messages.EventCancelled,
+				State: messages.StateCancelled, Kind: rec.Kind, Attempt: rec.Attempt, Runtime: rec.Runtime,
+				Labels: rec.Labels, Error: rec.Error, ExitCode: rec.ExitCode, Message: "cancelled while waiting to retry"}
+			if err := d.publishEvent(ctx, &ev); err != nil {
+				log.Warn().Err(err).Msg("publish cancelled event")
+			}
+		}
+		log.Info().Str("state", string(rec.State)).Str("reason", truncate(req.Reason, 200)).Msg("cancel recorded")
+		break
+	}
+	respond()
+}
+
+// handleLogs serves "<prefix>.jobs.logs.<job_id>" (queue group) and this
+// dispatcher's direct logs subject. The reply subject receives the log in
+// chunks, then an empty message with header Jetrun-Eof (or Jetrun-Error).
+// A dispatcher that cannot read the workload (a local process on another
+// host) forwards the request to the job's owner.
+func (d *Dispatcher) handleLogs(m *nats.Msg) {
+	if m.Reply == "" {
+		return
+	}
+	id := d.names.JobIDFromSubject(m.Subject)
+	fail := func(format string, a ...any) {
+		r := nats.NewMsg(m.Reply)
+		r.Header.Set(messages.HeaderError, fmt.Sprintf(format, a...))
+		d.nc.PublishMsg(r)
+	}
+	if !messages.ValidJobID(id) {
+		fail("invalid job id")
+		return
+	}
+	var req messages.LogsRequest
+	if len(m.Data) > 0 {
+		if err := json.Unmarshal(m.Data, &req); err != nil {
+			fail("logs request must be JSON: %v", err)
+			return
+		}
+	}
+	ctx, cancel := opCtx()
+	rec, _, err := d.getRecord(ctx, id)
+	cancel()
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		fail("unknown job %s", id)
+		return
+	}
+	if err != nil {
+		fail("read job record: %v", err)
+		return
+	}
+	if rec.Handle == nil {
+		fail("job %s has not started yet (state %s)", id, rec.State)
+		return
+	}
+	h := *rec.Handle
+	if req.Attempt > 0 {
+		h.Name = runtimes.HandleName(id, req.Attempt)
+	}
+	direct := strings.HasPrefix(m.Subject, d.names.Prefix()+".dispatchers.")
+	rt, ok := d.cfg.Runtimes[h.Runtime]
+	readable := false
+	if ok {
+		ctx, cancel := opCtx()
+		st, err := rt.Inspect(ctx, h)
+		cancel()
+		readable = err == nil && st.Phase != runtimes.PhaseNotFound
+	}
+	if !readable {
+		if !direct && rec.Owner != "" && rec.Owner != d.cfg.ID {
+			fwd := &nats.Msg{Subject: d.names.DispatcherLogsSubject(rec.Owner, id), Reply: m.Reply, Data: m.Data}
+			d.nc.PublishMsg(fwd)
+			return
+		}
+		fail("logs of %s are not available on dispatcher %s (runtime %s)", h.Name, d.cfg.ID, h.Runtime)
+		return
+	}
+	go d.streamLogs(rt, h, req.Follow, m.Reply)
+}
+
+func (d *Dispatcher) streamLogs(rt runtimes.Runtime, h runtimes.Handle, follow bool, inbox string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 24*time.Hour)
+	defer cancel()
+	rc, err := rt.Logs(ctx, h, runtimes.LogOptions{Follow: follow})
+	if err != nil {
+		r := nats.NewMsg(inbox)
+		r.Header.Set(messages.HeaderError, "logs: "+err.Error())
+		d.nc.PublishMsg(r)
+		return
+	}
+	defer rc.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := rc.Read(buf)
+		if n > 0 {
+			if perr := d.nc.Publish(inbox, append([]byte(nil), buf[:n]...)); perr != nil {
+				return
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			r := nats.NewMsg(inbox)
+			r.Header.Set(messages.HeaderError, "logs: "+err.Error())
+			d.nc.PublishMsg(r)
+			return
+		}
+	}
+	r := nats.NewMsg(inbox)
+	r.Header.Set(messages.HeaderEOF, "1")
+	d.nc.PublishMsg(r)
+}
