@@ -275,6 +275,7 @@ In another terminal:
 		Streams:        dispatch.StreamConfig{Replicas: c.replicas},
 		Log:            log,
 		Metrics:        metrics,
+		Failpoint:      failpoint(getenv("JETRUN_FAILPOINT"), log),
 	})
 	if err != nil {
 		return err
@@ -302,6 +303,22 @@ In another terminal:
 	}
 	log.Info().Str("version", version).Str("id", d.ID()).Str("nats", c.nats.String()).Msg("dispatcher starting")
 	return d.Run(ctx)
+}
+
+// failpoint returns the crash hook used by the crash tests: with
+// JETRUN_FAILPOINT=<step> the process kills itself with SIGKILL when it
+// reaches that step of the lifecycle protocol.
+func failpoint(at string, log zerolog.Logger) func(string) {
+	if at == "" {
+		return nil
+	}
+	log.Warn().Str("failpoint", at).Msg("JETRUN_FAILPOINT set: this dispatcher will kill itself at that step")
+	return func(point string) {
+		if point == at {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
 }
 
 // retriesFlag maps the flag's 0 ("no retries") to the config's -1.

@@ -70,6 +70,10 @@ type Config struct {
 	Log zerolog.Logger
 	// Metrics, if set, receives the dispatcher's metrics.
 	Metrics *Metrics
+	// Failpoint, if set, is called at each step of the lifecycle protocol
+	// with the step's name (see the package documentation). Crash tests use
+	// it to kill a dispatcher at an exact step; it is nil in production.
+	Failpoint func(point string)
 }
 
 // StreamConfig holds the JetStream settings of the streams and bucket the

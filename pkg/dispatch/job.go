@@ -225,12 +225,14 @@ func (j *job) run() settlement {
 	switch {
 	case err == nil:
 		j.rec, j.rev = rec, rev
+		j.failpoint("recorded")
 		ev := j.event(messages.EventAccepted)
 		ev.Message = fmt.Sprintf("accepted by %s for runtime %s", d.cfg.ID, rec.Runtime)
 		if err := d.publishEvent(ctx, &ev); err != nil {
 			return transient(err)
 		}
 		j.log.Info().Msg("job accepted")
+		j.failpoint("accepted")
 		return j.launch()
 	case errors.Is(err, jetstream.ErrKeyExists):
 		return j.takeOver()
@@ -376,10 +378,10 @@ func (j *job) spec() (runtimes.Spec, error) {
 	maps.Copy(env, d.cfg.WorkerEnv)
 	maps.Copy(env, plan.Env)
 	maps.Copy(env, map[string]string{
-		jobs.EnvJobID:    j.id,
-		jobs.EnvKind:     j.rec.Kind,
-		jobs.EnvAttempt:  strconv.Itoa(j.rec.Attempt),
-		jobs.EnvPrefix:   d.names.Prefix(),
+		jobs.EnvJobID:   j.id,
+		jobs.EnvKind:    j.rec.Kind,
+		jobs.EnvAttempt: strconv.Itoa(j.rec.Attempt),
+		jobs.EnvPrefix:  d.names.Prefix(),
 		// The attempt's "running" event takes the sequence after "started";
 		// the worker may publish it first (see markRunning).
 		jobs.EnvEventSeq: strconv.FormatUint(j.rec.Seq+1, 10),
@@ -426,6 +428,7 @@ func (j *job) startAndWatch() settlement {
 		m.LaunchLatency.WithLabelValues(j.rt.Name()).Observe(time.Since(j.meta.Timestamp).Seconds())
 	}
 	j.log.Info().Int("attempt", j.rec.Attempt).Str("handle", h.Name).Msg("launched")
+	j.failpoint("launched")
 	return j.watch(h, spec.Resources.Timeout)
 }
 
@@ -502,6 +505,7 @@ func (j *job) watch(h runtimes.Handle, timeout time.Duration) settlement {
 				}
 				return transient(fmt.Errorf("wait %s: %w", h.Name, r.err))
 			}
+			j.failpoint("exited")
 			return j.complete(r.st)
 		case rec := <-j.updates:
 			if rec.Owner != j.d.cfg.ID || rec.MsgSeq != j.rec.MsgSeq {
@@ -723,6 +727,12 @@ func (j *job) reject(cause error) settlement {
 	return term("rejected: " + reason)
 }
 
+func (j *job) failpoint(point string) {
+	if j.d.cfg.Failpoint != nil {
+		j.d.cfg.Failpoint(point)
+	}
+}
+
 // event returns an event of type t describing the current record.
 func (j *job) event(t messages.EventType) messages.Event {
 	ev := messages.Event{V: messages.Version, JobID: j.id, Seq: j.rec.Seq, Type: t, State: j.rec.State,
@@ -759,10 +769,12 @@ func (j *job) transition(t messages.EventType, mutate func(*messages.Record), de
 		if err := d.publishEvent(ctx, &ev); err != nil {
 			return err
 		}
+		j.failpoint("event:" + string(t))
 		rev, err := d.kv.Update(ctx, j.id, encode(&next), j.rev)
 		if err == nil {
 			j.rec, j.rev = next, rev
 			d.setActive()
+			j.failpoint("record:" + string(t))
 			return nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {

@@ -1,11 +1,15 @@
 package dispatch_test
 
 import (
+	"context"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // (a) A job published as raw JSON with plain nats.go runs, and its events
@@ -36,5 +40,177 @@ func TestRawSubmissionRunsWithOrderedEvents(t *testing.T) {
 	}
 	if rec := e.record("raw-1"); rec.State != messages.StateSucceeded || rec.Attempt != 1 || rec.Handle == nil {
 		t.Errorf("record = %+v", rec)
+	}
+}
+
+// (b) The same job_id published twice runs once: inside the duplicate
+// window JetStream drops the copy; without the header (or after the window)
+// the job record drops it.
+func TestSameJobIDRunsOnce(t *testing.T) {
+	e := setup(t)
+	d := e.start(e.config())
+	body := `{"v":1,"job_id":"dup-1","kind":"smoke","params":{"message":"dup-marker"}}`
+	e.publishRaw(e.names.SubmitSubject("smoke"), body, "dup-1")
+	if ack := e.publishRaw(e.names.SubmitSubject("smoke"), body, "dup-1"); !ack.Duplicate {
+		t.Errorf("second publish with the same Nats-Msg-Id was not flagged duplicate")
+	}
+	evs := e.events("dup-1", 30*time.Second)
+	if evs[len(evs)-1].Type != messages.EventSucceeded {
+		t.Fatalf("events = %v", types(evs))
+	}
+	// Without the header: a second message in the stream, dropped by the record.
+	e.publishRaw(e.names.SubmitSubject("smoke"), body, "")
+	waitFor(t, 10*time.Second, func() bool { return testutil.ToFloat64(d.metrics.Duplicates) == 1 })
+	if n := count(e.allEvents("dup-1"), messages.EventStarted); n != 1 {
+		t.Fatalf("job started %d times, want 1", n)
+	}
+	if out := e.logs("dup-1", 1); strings.Count(out, "dup-marker") != 1 {
+		t.Fatalf("worker output = %q, want the marker once", out)
+	}
+}
+
+// (c) Malformed messages and unknown kinds become rejected events with a
+// reason, and the dispatcher keeps serving.
+func TestBadSubmissionsAreRejected(t *testing.T) {
+	e := setup(t)
+	e.start(e.config())
+	cases := []struct {
+		name, subject, body, id, want string
+	}{
+		{"not json", "smoke", `{"v":1,"job_id":"bad-json",`, "bad-json", "not a JSON submission"},
+		{"unknown kind", "frobnicate", `{"v":1,"job_id":"bad-kind","kind":"frobnicate","params":{}}`, "bad-kind", "unknown job kind"},
+		{"kind mismatch", "smoke", `{"v":1,"job_id":"bad-subj","kind":"other","params":{}}`, "bad-subj", "does not match"},
+		{"unknown version", "smoke", `{"v":9,"job_id":"bad-v","kind":"smoke","params":{}}`, "bad-v", "v=9"},
+		{"missing params", "smoke", `{"v":1,"job_id":"bad-params","kind":"smoke"}`, "bad-params", "params"},
+		{"bad params", "smoke", `{"v":1,"job_id":"bad-p2","kind":"smoke","params":{"exit_code":999}}`, "bad-p2", "exit_code 999"},
+		{"unknown param", "smoke", `{"v":1,"job_id":"bad-p3","kind":"smoke","params":{"slep":"1s"}}`, "bad-p3", "unknown field"},
+		{"oversized", "smoke", `{"v":1,"job_id":"bad-big","kind":"smoke","params":{"message":"` + strings.Repeat("x", 70<<10) + `"}}`, "bad-big", "max 65536"},
+		{"unknown runtime", "smoke", `{"v":1,"job_id":"bad-rt","kind":"smoke","params":{},"runtime":"mainframe"}`, "bad-rt", "not served"},
+		{"bad timeout", "smoke", `{"v":1,"job_id":"bad-to","kind":"smoke","params":{},"resources":{"timeout":"soon"}}`, "bad-to", "resources.timeout"},
+	}
+	for _, c := range cases {
+		e.publishRaw(e.names.SubmitSubject(c.subject), c.body, c.id)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			evs := e.events(c.id, 20*time.Second)
+			last := evs[len(evs)-1]
+			if len(evs) != 1 || last.Type != messages.EventRejected {
+				t.Fatalf("events = %v, want one rejected", types(evs))
+			}
+			if !strings.Contains(last.Error, c.want) {
+				t.Errorf("reason %q does not contain %q", last.Error, c.want)
+			}
+			if rec := e.record(c.id); rec.State != messages.StateRejected || rec.Error == "" {
+				t.Errorf("record = %+v", rec)
+			}
+		})
+	}
+	// A message with neither a usable job id nor a header gets one from its
+	// stream sequence.
+	ack := e.publishRaw(e.names.SubmitSubject("smoke"), `garbage`, "")
+	evs := e.events("s"+strconv.FormatUint(ack.Sequence, 10), 20*time.Second)
+	if evs[0].Type != messages.EventRejected {
+		t.Fatalf("garbage: events = %v", types(evs))
+	}
+	// Still serving.
+	e.submit("good-after-bad", "smoke", `{}`, "")
+	if evs := e.events("good-after-bad", 30*time.Second); evs[len(evs)-1].Type != messages.EventSucceeded {
+		t.Fatalf("dispatcher stopped serving: %v", types(evs))
+	}
+}
+
+// (d) A failing job is retried with backoff up to max_retries, then dead
+// and copied to the DLQ.
+func TestRetriesThenDeadLetter(t *testing.T) {
+	e := setup(t)
+	e.start(e.config())
+	e.submit("fails", "smoke", `{"exit_code":3}`, `,"max_retries":2`)
+	evs := e.events("fails", 60*time.Second)
+	want := []string{"accepted",
+		"started", "running", "failed", "retrying",
+		"started", "running", "failed", "retrying",
+		"started", "running", "failed", "dead"}
+	if got := types(evs); !slices.Equal(got, want) {
+		t.Fatalf("events = %v\nwant     %v", got, want)
+	}
+	var delays []time.Duration
+	for _, ev := range evs {
+		if ev.Type == messages.EventRetrying {
+			if ev.Retry == nil || ev.Retry.Delay <= 0 {
+				t.Fatalf("retrying event without delay: %+v", ev)
+			}
+			delays = append(delays, ev.Retry.Delay)
+		}
+		if ev.Type == messages.EventFailed && (ev.ExitCode == nil || *ev.ExitCode != 3 || !strings.Contains(ev.Error, "exit code 3")) {
+			t.Errorf("failed event lacks the exit code: %+v", ev)
+		}
+	}
+	// Backoff doubles (±20% jitter): the second delay exceeds the first.
+	if delays[1] <= delays[0] {
+		t.Errorf("backoff did not grow: %v", delays)
+	}
+	// Attempts 1..3, each launched under its own handle.
+	for i, a := range []int{1, 2, 3} {
+		if evs[1+4*i].Attempt != a {
+			t.Errorf("started event %d has attempt %d", i, evs[1+4*i].Attempt)
+		}
+	}
+	if rec := e.record("fails"); rec.State != messages.StateDead || rec.Attempt != 3 {
+		t.Errorf("record = %+v", rec)
+	}
+	// The DLQ holds the original submission with the reason.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := e.js.Stream(ctx, e.names.DLQStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, e.names.DLQSubject("smoke"))
+	if err != nil {
+		t.Fatalf("no dead letter: %v", err)
+	}
+	if m.Header.Get(messages.HeaderJobID) != "fails" || !strings.Contains(m.Header.Get(messages.HeaderReason), "exit code 3") {
+		t.Errorf("dead letter headers = %v", m.Header)
+	}
+	if sub, err := messages.DecodeSubmission(m.Data); err != nil || sub.JobID != "fails" {
+		t.Errorf("dead letter body is not the submission: %s", m.Data)
+	}
+}
+
+// A job that fails its first attempts and then succeeds ends succeeded.
+func TestRetryThenSucceed(t *testing.T) {
+	e := setup(t)
+	e.start(e.config())
+	e.submit("flaky", "smoke", `{"fail_attempts":2}`, `,"max_retries":3`)
+	evs := e.events("flaky", 60*time.Second)
+	if last := evs[len(evs)-1]; last.Type != messages.EventSucceeded || last.Attempt != 3 {
+		t.Fatalf("events = %v, last %+v", types(evs), last)
+	}
+	if n := count(evs, messages.EventRetrying); n != 2 {
+		t.Errorf("%d retrying events, want 2", n)
+	}
+}
+
+// A timeout is enforced by the runtime and reported as a failure.
+func TestTimeoutFailsAttempt(t *testing.T) {
+	e := setup(t)
+	e.start(e.config())
+	e.submit("slow", "smoke", `{"sleep":"1m"}`, `,"max_retries":0,"resources":{"timeout":"1s"}`)
+	evs := e.events("slow", 60*time.Second)
+	last := evs[len(evs)-1]
+	if last.Type != messages.EventDead || !strings.Contains(last.Error, "timeout") {
+		t.Fatalf("events = %v, last = %+v", types(evs), last)
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %s", d)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

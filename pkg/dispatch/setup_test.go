@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 )
 
@@ -270,3 +272,25 @@ func testLogger(t *testing.T) zerolog.Logger {
 	}
 	return zerolog.New(zerolog.ConsoleWriter{Out: testWriter{t}, NoColor: true}).With().Timestamp().Logger()
 }
+
+// logs returns the local runtime's output of one attempt.
+func (e *env) logs(id string, attempt int) string {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.localDir, runtimes.HandleName(id, attempt), "output.log"))
+	if err != nil {
+		e.t.Fatalf("logs of %s attempt %d: %v", id, attempt, err)
+	}
+	return string(b)
+}
+
+func (e *env) consumerInfo() (*jetstream.ConsumerInfo, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := e.js.Consumer(ctx, e.names.JobsStream(), e.names.DispatcherConsumer())
+	if err != nil {
+		return nil, err
+	}
+	return c.Info(ctx)
+}
+
+func testutilValue(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }

@@ -1,0 +1,186 @@
+package dispatch_test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/runtimes"
+)
+
+func (e *env) cancel(id string) messages.CancelReply {
+	e.t.Helper()
+	m, err := e.nc.Request(e.names.CancelSubject(id), []byte(`{"reason":"test"}`), 5*time.Second)
+	if err != nil {
+		e.t.Fatalf("cancel %s: %v", id, err)
+	}
+	var r messages.CancelReply
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+// workerGroup returns the process group of a local workload.
+func (e *env) workerGroup(id string, attempt int) int {
+	e.t.Helper()
+	var w struct {
+		PID int `json:"pid"`
+	}
+	b, err := os.ReadFile(filepath.Join(e.localDir, runtimes.HandleName(id, attempt), "worker.json"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	json.Unmarshal(b, &w)
+	return w.PID
+}
+
+func groupGone(pgid int) bool {
+	return errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH)
+}
+
+// (e) Cancel works on a running job (the process group is gone afterwards)
+// and on a queued one (it never starts).
+func TestCancelRunningAndQueued(t *testing.T) {
+	e := setup(t)
+	cfg := e.config()
+	cfg.Concurrency = 1
+	e.start(cfg)
+	e.submit("long", "smoke", `{"sleep":"5m","ignore_sigterm":true}`, "")
+	e.submit("queued", "smoke", `{"message":"must-not-run"}`, "")
+
+	waitFor(t, 20*time.Second, func() bool { return e.record("long").State == messages.StateRunning })
+	pgid := e.workerGroup("long", 1)
+	if groupGone(pgid) {
+		t.Fatal("worker group not running")
+	}
+	// The queued job has no record yet (concurrency 1): cancel records the
+	// wish so it never runs.
+	if r := e.cancel("queued"); !r.Accepted {
+		t.Fatalf("cancel queued: %+v", r)
+	}
+	if r := e.cancel("long"); !r.Accepted || r.State != messages.StateRunning {
+		t.Fatalf("cancel running: %+v", r)
+	}
+	evs := e.events("long", 30*time.Second)
+	if last := evs[len(evs)-1]; last.Type != messages.EventCancelled {
+		t.Fatalf("long: events = %v", types(evs))
+	}
+	if !groupGone(pgid) {
+		t.Fatalf("process group %d still exists after cancel", pgid)
+	}
+	evs = e.events("queued", 30*time.Second)
+	if got := types(evs); !slices.Equal(got, []string{"cancelled"}) {
+		t.Fatalf("queued: events = %v, want [cancelled]", got)
+	}
+	if _, err := os.Stat(filepath.Join(e.localDir, runtimes.HandleName("queued", 1))); !os.IsNotExist(err) {
+		t.Fatalf("the cancelled queued job was launched (%v)", err)
+	}
+	// Cancelling a finished job is refused with its state.
+	if r := e.cancel("long"); !r.Accepted || r.State != messages.StateCancelled {
+		t.Errorf("second cancel = %+v", r)
+	}
+}
+
+// A job waiting out its retry backoff is cancelled at once by whichever
+// dispatcher answers, since nobody holds its message.
+func TestCancelRetrying(t *testing.T) {
+	e := setup(t)
+	cfg := e.config()
+	cfg.BackoffBase = 30 * time.Second
+	cfg.BackoffMax = time.Minute
+	e.start(cfg)
+	e.submit("backoff", "smoke", `{"exit_code":1}`, `,"max_retries":5`)
+	waitFor(t, 20*time.Second, func() bool { return e.record("backoff").State == messages.StateRetrying })
+	if r := e.cancel("backoff"); !r.Accepted || r.State != messages.StateCancelled {
+		t.Fatalf("cancel = %+v", r)
+	}
+	evs := e.events("backoff", 10*time.Second)
+	if got := types(evs); !slices.Equal(got, []string{"accepted", "started", "running", "failed", "retrying", "cancelled"}) {
+		t.Fatalf("events = %v", got)
+	}
+}
+
+// (g) A job that runs longer than AckWait is not redelivered while its
+// dispatcher lives.
+func TestLongJobNotRedelivered(t *testing.T) {
+	e := setup(t)
+	cfg := e.config()
+	cfg.AckWait = time.Second
+	d1 := e.start(cfg)
+	d2 := e.start(cfg) // a second dispatcher that would take a redelivery
+	e.submit("longer-than-ackwait", "smoke", `{"sleep":"4s"}`, "")
+	evs := e.events("longer-than-ackwait", 60*time.Second)
+	if got := types(evs); !slices.Equal(got, []string{"accepted", "started", "running", "succeeded"}) {
+		t.Fatalf("events = %v", got)
+	}
+	for _, d := range []*dispatcher{d1, d2} {
+		if n := testutilValue(d.metrics.Adoptions); n != 0 {
+			t.Fatalf("job was redelivered and adopted (%v adoptions)", n)
+		}
+	}
+	info, err := e.consumerInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumRedelivered != 0 {
+		t.Fatalf("consumer reports %d redelivered messages", info.NumRedelivered)
+	}
+}
+
+// (h) With concurrency N, never more than N jobs run at once.
+func TestConcurrencyCap(t *testing.T) {
+	e := setup(t)
+	cfg := e.config()
+	cfg.Concurrency = 3
+	e.start(cfg)
+	e.start(cfg) // the cap is the consumer's, shared by every dispatcher
+	ids := make([]string, 12)
+	for i := range ids {
+		ids[i] = "cap-" + string(rune('a'+i))
+		e.submit(ids[i], "smoke", `{"sleep":"400ms"}`, "")
+	}
+	type span struct{ from, to time.Time }
+	var spans []span
+	for _, id := range ids {
+		evs := e.events(id, 60*time.Second)
+		var s span
+		for _, ev := range evs {
+			switch ev.Type {
+			case messages.EventStarted:
+				s.from = ev.Time
+			case messages.EventSucceeded:
+				s.to = ev.Time
+			}
+		}
+		if s.from.IsZero() || s.to.IsZero() {
+			t.Fatalf("%s: events = %v", id, types(evs))
+		}
+		spans = append(spans, s)
+	}
+	// Each span (launch to recorded end) contains the worker's run, so the
+	// spans' maximum overlap bounds the number of workers at once.
+	peak := 0
+	for _, a := range spans {
+		n := 0
+		for _, b := range spans {
+			if !b.from.After(a.from) && b.to.After(a.from) {
+				n++
+			}
+		}
+		peak = max(peak, n)
+	}
+	if peak > 3 {
+		t.Fatalf("%d jobs ran at once, cap is 3", peak)
+	}
+	if peak < 2 {
+		t.Fatalf("peak concurrency %d: jobs did not run in parallel at all", peak)
+	}
+	t.Logf("peak concurrency %d (cap 3)", peak)
+}

@@ -1,0 +1,136 @@
+package dispatch_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jetrun/jetrun/internal/testbin"
+	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/runtimes"
+)
+
+// startProcess runs the real dispatcher binary against the test's NATS and
+// local state directory; with failpoint set it kills itself (SIGKILL) at
+// that step of the lifecycle.
+func (e *env) startProcess(failpoint string) *exec.Cmd {
+	e.t.Helper()
+	bin, err := testbin.Path("dispatcher")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--nats-url", e.url, "--data-dir", e.t.TempDir(), "--ack-wait", "2s",
+		"--http-addr", "", "--backoff-base", "50ms", "--log-format", "json", "--id", "crashy")
+	cmd.Env = append(os.Environ(), "JETRUN_LOCAL_DIR="+e.localDir, "WORKER_BIN="+workerBin, "JETRUN_FAILPOINT="+failpoint)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if e.t.Failed() {
+			e.t.Logf("crashed dispatcher output:\n%s", out.String())
+		}
+	})
+	return cmd
+}
+
+// (f) A dispatcher killed with SIGKILL at each step of the lifecycle: a
+// second dispatcher adopts the job without launching it twice, and exactly
+// one terminal event is published.
+func TestCrashAtEachStepIsAdopted(t *testing.T) {
+	steps := []string{
+		"recorded",         // record created, "accepted" not yet published
+		"accepted",         // accepted, nothing launched
+		"event:started",    // "started" published, the handle not yet recorded
+		"record:started",   // handle recorded, runtime not yet asked
+		"launched",         // workload started, not yet watched
+		"running",          // (killed by the test while the job runs)
+		"exited",           // workload finished, result not yet recorded
+		"event:succeeded",  // terminal event published, record not updated
+		"record:succeeded", // record final, message not yet acknowledged
+	}
+	for _, step := range steps {
+		t.Run(strings.ReplaceAll(step, ":", "-"), func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			fp := step
+			if step == "running" {
+				fp = ""
+			}
+			cmd := e.startProcess(fp)
+			id := "crash-" + strings.NewReplacer(":", "-").Replace(step)
+			e.submit(id, "smoke", `{"sleep":"1500ms","message":"ran-once-marker","progress":2}`, "")
+
+			if step == "running" {
+				waitFor(t, 30*time.Second, func() bool {
+					return slices.Contains(types(e.allEvents(id)), "progress")
+				})
+				cmd.Process.Signal(syscall.SIGKILL)
+			}
+			err := cmd.Wait()
+			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("dispatcher did not die by SIGKILL at %s: %v", step, err)
+			}
+			// The workload survives its dispatcher; the next owner adopts.
+			cfg := e.config()
+			cfg.AckWait = 2 * time.Second
+			d2 := e.start(cfg)
+			e.events(id, 60*time.Second)
+			// The terminal event may precede the record (step
+			// event:succeeded): wait until the adopter has settled the job.
+			waitFor(t, 30*time.Second, func() bool { return e.record(id).State.Terminal() && e.record(id).Owner != "crashy" || step == "record:succeeded" })
+			time.Sleep(500 * time.Millisecond) // let a stray duplicate arrive, if any
+			evs := e.allEvents(id)
+
+			terminal := 0
+			for _, ev := range evs {
+				if ev.Type.Terminal() {
+					terminal++
+				}
+			}
+			if terminal != 1 || evs[len(evs)-1].Type != messages.EventSucceeded {
+				t.Fatalf("events = %v, want exactly one terminal event, succeeded", types(evs))
+			}
+			if n := count(evs, messages.EventStarted); n != 1 {
+				t.Errorf("%d started events, want 1: %v", n, types(evs))
+			}
+			seqs := map[string]bool{}
+			for _, ev := range evs {
+				k := ev.MsgID()
+				if seqs[k] {
+					t.Errorf("event id %s published twice: %v", k, types(evs))
+				}
+				seqs[k] = true
+			}
+			if out := e.logs(id, 1); strings.Count(out, "ran-once-marker") != 1 {
+				t.Fatalf("worker output %q: want the marker exactly once", out)
+			}
+			if _, err := os.Stat(filepath.Join(e.localDir, runtimes.HandleName(id, 2))); !os.IsNotExist(err) {
+				t.Fatalf("a second attempt was launched")
+			}
+			// The message is settled: nothing pending, nothing unacknowledged.
+			waitFor(t, 30*time.Second, func() bool {
+				info, err := e.consumerInfo()
+				return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+			})
+			rec := e.record(id)
+			if rec.State != messages.StateSucceeded || rec.Attempt != 1 {
+				t.Fatalf("record = %+v", rec)
+			}
+			if step != "record:succeeded" && rec.Owner != cfgID(d2) {
+				t.Errorf("record owner = %q, want the adopter %q", rec.Owner, cfgID(d2))
+			}
+		})
+	}
+}
+
+func cfgID(d *dispatcher) string { return d.d.ID() }
