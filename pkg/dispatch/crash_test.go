@@ -87,7 +87,9 @@ func TestCrashAtEachStepIsAdopted(t *testing.T) {
 			e.events(id, 60*time.Second)
 			// The terminal event may precede the record (step
 			// event:succeeded): wait until the adopter has settled the job.
-			waitFor(t, 30*time.Second, func() bool { return e.record(id).State.Terminal() && e.record(id).Owner != "crashy" || step == "record:succeeded" })
+			waitFor(t, 30*time.Second, func() bool {
+				return e.record(id).State.Terminal() && e.record(id).Owner != "crashy" || step == "record:succeeded"
+			})
 			time.Sleep(500 * time.Millisecond) // let a stray duplicate arrive, if any
 			evs := e.allEvents(id)
 
