@@ -358,8 +358,9 @@ func (j *job) launch() settlement {
 		r.Handle = &h
 		r.Started = time.Now().UTC()
 		r.NextRetry = time.Time{}
+		r.Error, r.ExitCode = "", nil // the failed events keep the history
 	}, func(e *messages.Event) {
-		e.Message = fmt.Sprintf("attempt %d of %d", attempt, j.rec.MaxRetries+1)
+		e.Message = fmt.Sprintf("launching %s on %s (attempt %d of %d)", h.Name, h.Runtime, attempt, j.rec.MaxRetries+1)
 	})
 	if err != nil {
 		return lostOrTransient(err)

@@ -62,7 +62,10 @@ func (o Options) natsOptions(r resolved, log zerolog.Logger) ([]nats.Option, err
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			ev := log.Warn()
-			if err == nil {
+			switch {
+			case err == nil && nc.IsClosed():
+				ev = log.Debug() // our own Close: nothing to report
+			case err == nil:
 				ev = log.Info()
 			}
 			ev.Err(o.scrub(err)).Str("server", nc.ConnectedUrlRedacted()).Msg("disconnected from NATS")
@@ -81,7 +84,7 @@ func (o Options) natsOptions(r resolved, log zerolog.Logger) ([]nats.Option, err
 			ev.Msg("NATS asynchronous error")
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
-			log.Info().Err(o.scrub(nc.LastError())).Msg("NATS connection closed")
+			log.Debug().Err(o.scrub(nc.LastError())).Msg("NATS connection closed")
 		}),
 	}
 	if o.Name != "" {

@@ -1,0 +1,514 @@
+package dispatch_test
+
+// Benchmarks for the release note. Run them together, in one process, so
+// the figures are comparable (not under -race, which slows every process):
+//
+//	go test -run XXX -bench . -benchtime 1x ./pkg/dispatch/
+//
+// Each iteration of b.N runs a whole batch and the figures are reported with
+// b.ReportMetric (ns/op is suppressed: an "op" is a batch). -benchtime 1x runs
+// every batch once; with the default benchtime a batch already takes more
+// than a second, so the framework stops at b.N = 1 as well.
+//
+// From the bottom up:
+//
+//   - BenchmarkExecFloor: os/exec of "worker smoke" (no NATS), the floor.
+//   - BenchmarkLocalRuntimeFloor: the local runtime's Start+Wait alone
+//     (supervisor + worker, state files), no NATS, no dispatcher.
+//   - BenchmarkThroughput: end to end through NATS and the dispatcher.
+//   - BenchmarkLatency: latencies at a steady rate below saturation.
+//
+// Environment:
+//
+//	JETRUN_BENCH_JOBS          batch size of the three throughput figures (default 1000)
+//	JETRUN_BENCH_LATENCY_JOBS  jobs of BenchmarkLatency (default 200)
+//	JETRUN_BENCH_RATE          submissions per second of BenchmarkLatency (default 50)
+//
+// Timings never fail a benchmark; a job that does not succeed does.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jetrun/jetrun/pkg/dispatch"
+	"github.com/jetrun/jetrun/pkg/jobs"
+	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/natsserver"
+	"github.com/jetrun/jetrun/pkg/runtimes"
+	"github.com/jetrun/jetrun/pkg/runtimes/local"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// benchConcurrency is the dispatcher's Concurrency and the floors' number
+// of launching goroutines.
+const benchConcurrency = 8
+
+// BenchmarkExecFloor launches "worker smoke" (no NATS in its environment, so
+// it publishes nothing) with os/exec from benchConcurrency goroutines. It is
+// the floor the dispatcher's throughput is compared to.
+func BenchmarkExecFloor(b *testing.B) {
+	n := benchEnvInt(b, "JETRUN_BENCH_JOBS", 1000)
+	var total time.Duration
+	b.ResetTimer()
+	for range b.N {
+		begin := time.Now()
+		err := benchFanOut(n, func(int) error {
+			cmd := exec.Command(workerBin, "smoke")
+			cmd.Env = []string{} // empty, not nil: nothing inherited
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("worker smoke: %w", err)
+			}
+			return nil
+		})
+		total += time.Since(begin)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(n*b.N)/total.Seconds(), "launches/s")
+	b.ReportMetric(total.Seconds()/float64(b.N), "total-s")
+}
+
+// BenchmarkLocalRuntimeFloor runs smoke workloads through the local
+// runtime's Start and Wait alone: supervisor and worker processes and the
+// state files, without NATS or a dispatcher.
+func BenchmarkLocalRuntimeFloor(b *testing.B) {
+	n := benchEnvInt(b, "JETRUN_BENCH_JOBS", 1000)
+	rt, err := local.New(local.Config{Dir: b.TempDir(), WorkerBin: workerBin, TimeoutGrace: time.Second}, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		begin := time.Now()
+		err := benchFanOut(n, func(k int) error {
+			id := fmt.Sprintf("rt%d-%d", i, k)
+			spec := runtimes.Spec{Handle: runtimes.Handle{Runtime: local.Name, Name: runtimes.HandleName(id, 1)},
+				JobID: id, Kind: "smoke", Attempt: 1, Command: []string{"smoke"}, Resources: jobs.Smoke{}.Defaults()}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			h, err := rt.Start(ctx, spec)
+			if err != nil {
+				return err
+			}
+			st, err := rt.Wait(ctx, h)
+			if err != nil {
+				return err
+			}
+			if st.Phase != runtimes.PhaseSucceeded {
+				return fmt.Errorf("%s: phase %s (%s)", id, st.Phase, st.Reason)
+			}
+			return nil
+		})
+		total += time.Since(begin)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(n*b.N)/total.Seconds(), "jobs/s")
+	b.ReportMetric(total.Seconds()/float64(b.N), "total-s")
+}
+
+// BenchmarkThroughput publishes a batch of smoke jobs (params {}: no sleep)
+// as raw JSON with Nats-Msg-Id, all at once, and measures until a core
+// subscriber has received every job's terminal event. One dispatcher,
+// Concurrency 8, default AckWait, local runtime.
+//
+// total-s runs from the first publish to the last terminal event received;
+// publish-s is the part spent publishing (the dispatcher starts on the
+// first job meanwhile). The latencies of this saturated run are logged, not
+// reported: they measure the queue.
+func BenchmarkThroughput(b *testing.B) {
+	n := benchEnvInt(b, "JETRUN_BENCH_JOBS", 1000)
+	w := benchSetup(b)
+	w.start(w.config())
+	rec := benchListen(b, w.url, w.names.EventsWildcard())
+	var total, publish time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		batch := make([]*benchJob, n)
+		for k := range batch {
+			batch[k] = rec.expect(fmt.Sprintf("tp%d-%d", i, k))
+		}
+		begin := time.Now()
+		for _, j := range batch {
+			w.publish(b, j)
+		}
+		publish += time.Since(begin)
+		end := rec.waitTerminal(b, (i+1)*n, benchTimeout(n))
+		total += end.Sub(begin)
+	}
+	b.StopTimer()
+	rec.check(b)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(n*b.N)/total.Seconds(), "jobs/s")
+	b.ReportMetric(total.Seconds()/float64(b.N), "total-s")
+	b.ReportMetric(publish.Seconds()/float64(b.N), "publish-s")
+	rec.logBreakdown(b, "saturated")
+}
+
+// BenchmarkLatency submits jobs at a steady rate well below the throughput,
+// so queueing does not dominate, and reports:
+//
+//   - started-p50/p99-ms: from just before js.Publish of the submission to
+//     the receipt of its "started" event by a core NATS subscriber (receive
+//     time, not the event's Time field);
+//   - event-delivery-p50/p99-ms: from an event's Time field (set by its
+//     publisher, the dispatcher or the worker, just before marshalling) to
+//     its receipt by a core subscriber on <prefix>.jobs.events.>; every
+//     event of the run counts, including the worker's copy of "running";
+//   - e2e-p50/p99-ms: from just before js.Publish to the receipt of the
+//     "succeeded" event.
+//
+// Publisher, dispatcher, workers and subscriber share one host clock.
+func BenchmarkLatency(b *testing.B) {
+	n := benchEnvInt(b, "JETRUN_BENCH_LATENCY_JOBS", 200)
+	rate := benchEnvInt(b, "JETRUN_BENCH_RATE", 50)
+	interval := time.Second / time.Duration(rate)
+	w := benchSetup(b)
+	w.start(w.config())
+	rec := benchListen(b, w.url, w.names.EventsWildcard())
+	b.ResetTimer()
+	for i := range b.N {
+		batch := make([]*benchJob, n)
+		for k := range batch {
+			batch[k] = rec.expect(fmt.Sprintf("lat%d-%d", i, k))
+		}
+		begin := time.Now()
+		for k, j := range batch {
+			// An absolute schedule, so a slow publish does not shift the rest.
+			time.Sleep(time.Until(begin.Add(time.Duration(k) * interval)))
+			w.publish(b, j)
+		}
+		rec.waitTerminal(b, (i+1)*n, benchTimeout(n)+time.Duration(n)*interval)
+	}
+	b.StopTimer()
+	rec.check(b)
+	started, e2e, delivery := rec.latencies()
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(benchMS(started, 0.50), "started-p50-ms")
+	b.ReportMetric(benchMS(started, 0.99), "started-p99-ms")
+	b.ReportMetric(benchMS(delivery, 0.50), "event-delivery-p50-ms")
+	b.ReportMetric(benchMS(delivery, 0.99), "event-delivery-p99-ms")
+	b.ReportMetric(benchMS(e2e, 0.50), "e2e-p50-ms")
+	b.ReportMetric(benchMS(e2e, 0.99), "e2e-p99-ms")
+	rec.logBreakdown(b, fmt.Sprintf("%d jobs/s offered", rate))
+}
+
+// benchWorld is a benchmark's world: a real nats-server and a local runtime
+// state directory. It is setup's counterpart for testing.TB.
+type benchWorld struct {
+	url      string
+	js       jetstream.JetStream
+	names    messages.Names
+	localDir string
+	tb       testing.TB
+}
+
+func benchSetup(tb testing.TB) *benchWorld {
+	tb.Helper()
+	srv, err := natsserver.Start(natsserver.Options{Port: -1, StoreDir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &benchWorld{url: srv.ClientURL(), js: js, names: messages.DefaultNames(), localDir: tb.TempDir(), tb: tb}
+}
+
+// config is the production configuration but for Concurrency 8 and a
+// quiet log: AckWait, backoff and the rest are the defaults.
+func (w *benchWorld) config() dispatch.Config {
+	rt, err := local.New(local.Config{Dir: w.localDir, WorkerBin: workerBin}, zerolog.Nop())
+	if err != nil {
+		w.tb.Fatal(err)
+	}
+	return dispatch.Config{
+		ID:          "bench",
+		Names:       w.names,
+		Runtimes:    map[string]runtimes.Runtime{local.Name: rt},
+		Concurrency: benchConcurrency,
+		WorkerEnv:   map[string]string{"NATS_URL": w.url},
+		Log:         zerolog.Nop(),
+		Metrics:     dispatch.NewMetrics(prometheus.NewRegistry()),
+	}
+}
+
+// start runs a dispatcher on its own connection until the benchmark ends.
+func (w *benchWorld) start(cfg dispatch.Config) {
+	tb := w.tb
+	tb.Helper()
+	nc, err := nats.Connect(w.url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d, err := dispatch.New(nc, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				tb.Errorf("dispatcher Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			tb.Error("dispatcher did not stop")
+		}
+		nc.Close()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !d.Ready() {
+		if time.Now().After(deadline) {
+			tb.Fatal("dispatcher not ready")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// publish submits j as raw JSON with its Nats-Msg-Id, as a producer in
+// another language would, and records the time just before js.Publish.
+func (w *benchWorld) publish(tb testing.TB, j *benchJob) {
+	m := nats.NewMsg(w.names.SubmitSubject("smoke"))
+	m.Data = fmt.Appendf(nil, `{"v":1,"job_id":%q,"kind":"smoke","params":{}}`, j.id)
+	m.Header.Set("Nats-Msg-Id", j.id)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	j.published = time.Now()
+	if _, err := w.js.PublishMsg(ctx, m); err != nil {
+		tb.Fatalf("publish %s: %v", j.id, err)
+	}
+}
+
+// benchJob is what the recorder learns of one job. published is written by
+// the publishing goroutine only; the rest under benchRecorder.mu.
+type benchJob struct {
+	id        string
+	published time.Time
+	// Receipt times at the subscriber.
+	startedRecv, doneRecv time.Time
+	// Time fields of the first event of each type.
+	evTime   map[messages.EventType]time.Time
+	terminal messages.EventType
+}
+
+// benchRecorder is a core NATS subscriber on every event, started before
+// anything is published.
+type benchRecorder struct {
+	mu       sync.Mutex
+	jobs     map[string]*benchJob
+	delivery []time.Duration
+	terminal int
+	last     time.Time // receipt of the latest first terminal event
+	bad      []string
+	changed  chan struct{}
+}
+
+func benchListen(tb testing.TB, url, subject string) *benchRecorder {
+	tb.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	r := &benchRecorder{jobs: map[string]*benchJob{}, changed: make(chan struct{}, 1)}
+	sub, err := nc.Subscribe(subject, r.receive)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		tb.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil { // the server knows the interest before the first publish
+		tb.Fatal(err)
+	}
+	return r
+}
+
+func (r *benchRecorder) expect(id string) *benchJob {
+	j := &benchJob{id: id, evTime: map[messages.EventType]time.Time{}}
+	r.mu.Lock()
+	r.jobs[id] = j
+	r.mu.Unlock()
+	return j
+}
+
+func (r *benchRecorder) receive(m *nats.Msg) {
+	now := time.Now()
+	var ev messages.Event
+	err := json.Unmarshal(m.Data, &ev)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.bad = append(r.bad, fmt.Sprintf("undecodable event on %s: %v", m.Subject, err))
+		return
+	}
+	// ev.Time has no monotonic reading: this is a wall-clock difference.
+	r.delivery = append(r.delivery, now.Sub(ev.Time))
+	j := r.jobs[ev.JobID]
+	if j == nil {
+		return
+	}
+	if _, seen := j.evTime[ev.Type]; !seen {
+		j.evTime[ev.Type] = ev.Time
+		if ev.Type == messages.EventStarted {
+			j.startedRecv = now
+		}
+	}
+	if !ev.Type.Terminal() || j.terminal != "" {
+		return
+	}
+	j.terminal, j.doneRecv = ev.Type, now
+	r.terminal++
+	r.last = now
+	if ev.Type != messages.EventSucceeded {
+		r.bad = append(r.bad, fmt.Sprintf("job %s ended %s: %s", ev.JobID, ev.Type, ev.Error))
+	}
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+// waitTerminal waits until want jobs have had a terminal event and returns
+// the receipt time of the last one.
+func (r *benchRecorder) waitTerminal(tb testing.TB, want int, timeout time.Duration) time.Time {
+	tb.Helper()
+	deadline := time.After(timeout)
+	for {
+		r.mu.Lock()
+		got, last := r.terminal, r.last
+		r.mu.Unlock()
+		if got >= want {
+			return last
+		}
+		select {
+		case <-r.changed:
+		case <-deadline:
+			tb.Fatalf("%d of %d jobs ended after %s", got, want, timeout)
+		}
+	}
+}
+
+// check fails the benchmark if a job did not succeed.
+func (r *benchRecorder) check(tb testing.TB) {
+	tb.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.bad) > 0 {
+		tb.Fatalf("%d bad events, first: %s", len(r.bad), r.bad[0])
+	}
+}
+
+// latencies returns publish→started receipt, publish→succeeded receipt and
+// every event's delivery time.
+func (r *benchRecorder) latencies() (started, e2e, delivery []time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, j := range r.jobs {
+		started = append(started, j.startedRecv.Sub(j.published))
+		e2e = append(e2e, j.doneRecv.Sub(j.published))
+	}
+	return started, e2e, slices.Clone(r.delivery)
+}
+
+// logBreakdown logs where a job's time goes, from the events' Time fields:
+// pickup (publish → accepted: queue wait, delivery, record create), accept
+// (accepted → started), launch (started → first running, by whichever of
+// worker and dispatcher published it first) and run (running → succeeded:
+// the worker's life, the runtime's Wait and the running transition).
+func (r *benchRecorder) logBreakdown(b *testing.B, label string) {
+	started, e2e, delivery := r.latencies()
+	r.mu.Lock()
+	var pickup, accept, launch, run []time.Duration
+	for _, j := range r.jobs {
+		t := j.evTime
+		pickup = append(pickup, t[messages.EventAccepted].Sub(j.published))
+		accept = append(accept, t[messages.EventStarted].Sub(t[messages.EventAccepted]))
+		launch = append(launch, t[messages.EventRunning].Sub(t[messages.EventStarted]))
+		run = append(run, t[messages.EventSucceeded].Sub(t[messages.EventRunning]))
+	}
+	r.mu.Unlock()
+	b.Logf("%s: p50/p99 ms: started %.1f/%.1f, e2e %.1f/%.1f, event delivery %.2f/%.2f",
+		label, benchMS(started, .5), benchMS(started, .99), benchMS(e2e, .5), benchMS(e2e, .99),
+		benchMS(delivery, .5), benchMS(delivery, .99))
+	b.Logf("%s: breakdown p50/p99 ms: pickup %.1f/%.1f, accept→started %.1f/%.1f, started→running %.1f/%.1f, running→succeeded %.1f/%.1f",
+		label, benchMS(pickup, .5), benchMS(pickup, .99), benchMS(accept, .5), benchMS(accept, .99),
+		benchMS(launch, .5), benchMS(launch, .99), benchMS(run, .5), benchMS(run, .99))
+}
+
+// benchFanOut calls f(0..n-1) from benchConcurrency goroutines and returns
+// the first error.
+func benchFanOut(n int, f func(k int) error) error {
+	var next atomic.Int64
+	var first error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range benchConcurrency {
+		wg.Go(func() {
+			for k := int(next.Add(1)) - 1; k < n; k = int(next.Add(1)) - 1 {
+				if err := f(k); err != nil {
+					once.Do(func() { first = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// benchMS is the q-quantile (nearest rank) of ds in milliseconds.
+func benchMS(ds []time.Duration, q float64) float64 {
+	if len(ds) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := max(int(math.Ceil(q*float64(len(s))))-1, 0)
+	return float64(s[i]) / float64(time.Millisecond)
+}
+
+// benchTimeout bounds a batch: generous, it only stops a hung run.
+func benchTimeout(n int) time.Duration { return 2*time.Minute + time.Duration(n)*200*time.Millisecond }
+
+func benchEnvInt(tb testing.TB, name string, def int) int {
+	tb.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		tb.Fatalf("%s=%q: want a positive integer", name, s)
+	}
+	return v
+}
