@@ -1,0 +1,43 @@
+# jetrun — build, test, demo, bench. `make help` lists the targets.
+
+GO       ?= go
+BIN      ?= bin
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+# Test binaries (the worker and dispatcher that tests run as real
+# processes) are built once per run, with -race, outside the checkout.
+TESTBIN  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/jetrun/testbin
+PKGS     := ./...
+
+.PHONY: help build test test-short check demo bench clean
+
+help:
+	@echo "make build   static binaries in $(BIN)/ (dispatcher, worker, submit)"
+	@echo "make test    gofmt, vet and the whole test suite with -race (what CI runs)"
+	@echo "make demo    the main job end to end on embedded defaults"
+	@echo "make bench   throughput and latency benchmarks (figures, not pass/fail)"
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+test: check
+	@mkdir -p $(TESTBIN)
+	$(GO) build -race -o $(TESTBIN)/ ./cmd/worker ./cmd/dispatcher
+	JETRUN_TEST_BIN_DIR=$(TESTBIN) $(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-short:
+	$(GO) test -count=1 $(PKGS)
+
+demo: build
+	./scripts/demo.sh $(BIN)
+
+bench: build
+	$(GO) test -run XXX -bench . -benchtime 1x -timeout 30m ./pkg/dispatch/
+
+clean:
+	rm -rf $(BIN) .data
