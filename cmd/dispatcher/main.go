@@ -69,6 +69,8 @@ type config struct {
 	id           string
 	workerImage  string
 	replicas     int
+	maxAckPend   int
+	workerNATS   string
 	printVersion bool
 	nats         natsconn.Options
 }
@@ -113,6 +115,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.StringVar(&c.logLevel, "log-level", envOr(getenv, "JETRUN_LOG_LEVEL", "info"), "debug, info, warn or error (env JETRUN_LOG_LEVEL)")
 	fs.StringVar(&c.id, "id", getenv("JETRUN_DISPATCHER_ID"), "this dispatcher's id in job records (env JETRUN_DISPATCHER_ID; default host-random)")
 	fs.StringVar(&c.workerImage, "worker-image", envOr(getenv, "WORKER_IMAGE", "jetrun/worker:latest"), "worker image for container runtimes (env WORKER_IMAGE)")
+	fs.IntVar(&c.maxAckPend, "max-ack-pending", intEnv("JETRUN_MAX_ACK_PENDING", 1000), "submissions held by all dispatchers together, running or waiting to retry (env JETRUN_MAX_ACK_PENDING)")
+	fs.StringVar(&c.workerNATS, "worker-nats-url", getenv("JETRUN_WORKER_NATS_URL"), "NATS URL handed to workers when they reach NATS by another address, e.g. from containers (env JETRUN_WORKER_NATS_URL; default: the dispatcher's)")
 	fs.IntVar(&c.replicas, "replicas", intEnv("JETRUN_REPLICAS", 1), "replicas of the streams and bucket (3 on a NATS cluster) (env JETRUN_REPLICAS)")
 	fs.BoolVar(&c.printVersion, "version", false, "print the version and exit")
 	c.nats.RegisterFlags(fs, getenv)
@@ -250,6 +254,12 @@ In another terminal:
 	if err != nil {
 		return err
 	}
+	if c.workerNATS != "" {
+		workerEnv[natsconn.EnvURL] = c.workerNATS
+	} else if c.dev {
+		// Workers cannot dial a wildcard listen address.
+		workerEnv[natsconn.EnvURL] = strings.Replace(workerEnv[natsconn.EnvURL], "0.0.0.0", "127.0.0.1", 1)
+	}
 
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -262,6 +272,7 @@ In another terminal:
 		DefaultRuntime: defaultRT,
 		Kinds:          jobs.Builtin(),
 		Concurrency:    c.concurrency,
+		MaxAckPending:  c.maxAckPend,
 		AckWait:        c.ackWait,
 		MaxRetries:     retriesFlag(c.maxRetries),
 		JobTimeout:     c.jobTimeout,

@@ -55,7 +55,7 @@ func TestCancelRunningAndQueued(t *testing.T) {
 	e.submit("long", "smoke", `{"sleep":"5m","ignore_sigterm":true}`, "")
 	e.submit("queued", "smoke", `{"message":"must-not-run"}`, "")
 
-	waitFor(t, 20*time.Second, func() bool { return e.record("long").State == messages.StateRunning })
+	waitFor(t, 20*time.Second, func() bool { return e.state("long") == messages.StateRunning })
 	pgid := e.workerGroup("long", 1)
 	if groupGone(pgid) {
 		t.Fatal("worker group not running")
@@ -97,7 +97,7 @@ func TestCancelRetrying(t *testing.T) {
 	cfg.BackoffMax = time.Minute
 	e.start(cfg)
 	e.submit("backoff", "smoke", `{"exit_code":1}`, `,"max_retries":5`)
-	waitFor(t, 20*time.Second, func() bool { return e.record("backoff").State == messages.StateRetrying })
+	waitFor(t, 20*time.Second, func() bool { return e.state("backoff") == messages.StateRetrying })
 	if r := e.cancel("backoff"); !r.Accepted || r.State != messages.StateCancelled {
 		t.Fatalf("cancel = %+v", r)
 	}
@@ -140,7 +140,6 @@ func TestConcurrencyCap(t *testing.T) {
 	cfg := e.config()
 	cfg.Concurrency = 3
 	e.start(cfg)
-	e.start(cfg) // the cap is the consumer's, shared by every dispatcher
 	ids := make([]string, 12)
 	for i := range ids {
 		ids[i] = "cap-" + string(rune('a'+i))
@@ -183,4 +182,26 @@ func TestConcurrencyCap(t *testing.T) {
 		t.Fatalf("peak concurrency %d: jobs did not run in parallel at all", peak)
 	}
 	t.Logf("peak concurrency %d (cap 3)", peak)
+}
+
+// A duplicate of a running job (same job id, no Nats-Msg-Id) is dropped
+// without disturbing the original, which can still be cancelled.
+func TestDuplicateOfRunningJobKeepsItCancellable(t *testing.T) {
+	e := setup(t)
+	e.start(e.config())
+	body := `{"v":1,"job_id":"dup-running","kind":"smoke","params":{"sleep":"5m"}}`
+	e.publishRaw(e.names.SubmitSubject("smoke"), body, "")
+	waitFor(t, 20*time.Second, func() bool { return e.state("dup-running") == messages.StateRunning })
+	e.publishRaw(e.names.SubmitSubject("smoke"), body, "")
+	waitFor(t, 20*time.Second, func() bool {
+		info, err := e.consumerInfo()
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 1
+	})
+	if r := e.cancel("dup-running"); !r.Accepted {
+		t.Fatalf("cancel = %+v", r)
+	}
+	evs := e.events("dup-running", 30*time.Second)
+	if last := evs[len(evs)-1]; last.Type != messages.EventCancelled {
+		t.Fatalf("events = %v", types(evs))
+	}
 }

@@ -32,10 +32,13 @@ type Config struct {
 	DefaultRuntime string
 	// Kinds are the job kinds served; default jobs.Builtin().
 	Kinds *jobs.Registry
-	// Concurrency caps running jobs: it is the consumer's MaxAckPending
-	// (shared by every dispatcher on the consumer) and this process's
-	// local cap. Default 8.
+	// Concurrency caps the jobs this dispatcher runs at once: it fetches a
+	// submission only when it has a free slot. Default 8.
 	Concurrency int
+	// MaxAckPending bounds the submissions held by all dispatchers of the
+	// consumer together, running or waiting out a retry backoff (the
+	// consumer's MaxAckPending). Default 1000.
+	MaxAckPending int
 	// AckWait is how long a message may go without a heartbeat before
 	// JetStream redelivers it to another dispatcher. Default 60s; the
 	// heartbeat runs every AckWait/3.
@@ -139,6 +142,10 @@ func (c *Config) setDefaults() error {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 8
 	}
+	if c.MaxAckPending <= 0 {
+		c.MaxAckPending = 1000
+	}
+	c.MaxAckPending = max(c.MaxAckPending, c.Concurrency)
 	def(&c.AckWait, 60*time.Second)
 	if c.MaxDeliver == 0 {
 		c.MaxDeliver = 100

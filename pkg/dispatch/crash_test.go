@@ -2,10 +2,12 @@ package dispatch_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -76,7 +78,15 @@ func TestCrashAtEachStepIsAdopted(t *testing.T) {
 				})
 				cmd.Process.Signal(syscall.SIGKILL)
 			}
-			err := cmd.Wait()
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			var err error
+			select {
+			case err = <-exited:
+			case <-time.After(60 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("dispatcher never reached step %s", step)
+			}
 			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 				t.Fatalf("dispatcher did not die by SIGKILL at %s: %v", step, err)
 			}
@@ -136,3 +146,53 @@ func TestCrashAtEachStepIsAdopted(t *testing.T) {
 }
 
 func cfgID(d *dispatcher) string { return d.d.ID() }
+
+// The failure path, killed at each of its steps: the failure is recorded
+// once, the retry or the dead letter happens once, and one terminal event
+// is published.
+func TestCrashOnFailurePathIsAdopted(t *testing.T) {
+	cases := []struct {
+		step, params, extra string
+		want                []string
+	}{
+		{"event:failed", `{"exit_code":3}`, `,"max_retries":0`, []string{"accepted", "started", "running", "failed", "dead"}},
+		{"record:failed", `{"exit_code":3}`, `,"max_retries":0`, []string{"accepted", "started", "running", "failed", "dead"}},
+		{"event:dead", `{"exit_code":3}`, `,"max_retries":0`, []string{"accepted", "started", "running", "failed", "dead"}},
+		{"record:failed", `{"fail_attempts":1}`, `,"max_retries":1`, []string{"accepted", "started", "running", "failed", "retrying", "started", "running", "succeeded"}},
+		{"record:retrying", `{"fail_attempts":1}`, `,"max_retries":1`, []string{"accepted", "started", "running", "failed", "retrying", "started", "running", "succeeded"}},
+	}
+	for i, c := range cases {
+		t.Run(strings.ReplaceAll(c.step, ":", "-")+"-"+strconv.Itoa(i), func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			cmd := e.startProcess(c.step)
+			id := "crashfail-" + strconv.Itoa(i)
+			e.submit(id, "smoke", c.params, c.extra)
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			select {
+			case <-exited:
+			case <-time.After(60 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("dispatcher never reached step %s", c.step)
+			}
+			e.start(e.config())
+			e.events(id, 60*time.Second)
+			waitFor(t, 30*time.Second, func() bool {
+				info, err := e.consumerInfo()
+				return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && e.state(id).Terminal()
+			})
+			time.Sleep(300 * time.Millisecond)
+			if got := types(e.allEvents(id)); !slices.Equal(got, c.want) {
+				t.Fatalf("events = %v\nwant     %v", got, c.want)
+			}
+			if c.want[len(c.want)-1] == "dead" {
+				s, _ := e.js.Stream(context.Background(), e.names.DLQStream())
+				info, _ := s.Info(context.Background())
+				if info.State.Msgs != 1 {
+					t.Fatalf("DLQ holds %d messages, want 1", info.State.Msgs)
+				}
+			}
+		})
+	}
+}

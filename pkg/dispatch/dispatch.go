@@ -135,7 +135,7 @@ func (d *Dispatcher) Provision(ctx context.Context) error {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       d.cfg.AckWait,
 		MaxDeliver:    d.cfg.MaxDeliver,
-		MaxAckPending: d.cfg.Concurrency,
+		MaxAckPending: d.cfg.MaxAckPending,
 	})
 	if err != nil {
 		return fmt.Errorf("create consumer: %w", err)
@@ -174,58 +174,104 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	defer directSub.Unsubscribe()
 
-	iter, err := d.cons.Messages(jetstream.PullMaxMessages(d.cfg.Concurrency))
+	advisory := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + d.names.JobsStream() + "." + d.names.DispatcherConsumer()
+	advSub, err := d.nc.QueueSubscribe(advisory, "jetrun-dispatchers", d.handleMaxDeliveries)
 	if err != nil {
-		return fmt.Errorf("consume: %w", err)
+		return fmt.Errorf("subscribe advisories: %w", err)
 	}
+	defer advSub.Unsubscribe()
+
 	go d.watchQueue(ctx)
+	go d.janitor(ctx)
 	d.ready.Store(true)
 	d.log.Info().Int("concurrency", d.cfg.Concurrency).Str("runtime", d.cfg.DefaultRuntime).
 		Str("stream", d.names.JobsStream()).Msg("dispatcher consuming")
-
-	msgs := make(chan jetstream.Msg)
-	go func() {
-		defer close(msgs)
-		for {
-			m, err := iter.Next()
-			if err != nil {
-				if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-					d.log.Error().Err(err).Msg("consume")
-				}
-				return
-			}
-			msgs <- m
-		}
-	}()
-	stopped := false
-	for !stopped {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				stopped = true
-				break
-			}
-			d.wg.Add(1)
-			go func() {
-				defer d.wg.Done()
-				d.handle(m)
-			}()
-		case <-ctx.Done():
-			stopped = true
-		}
-	}
+	d.consume(ctx)
 	d.ready.Store(false)
-	iter.Stop()
-	// Messages fetched but not yet handed over go back at once.
-	go func() {
-		for m := range msgs {
-			m.Nak()
-		}
-	}()
 	close(d.quit)
 	d.wg.Wait()
 	d.log.Info().Msg("dispatcher stopped; running workloads left for the next owner")
 	return nil
+}
+
+// consume fetches submissions only while this dispatcher has a free slot,
+// so a message is never held (its AckWait ticking) by a dispatcher too busy
+// to start it, and hands each to its own goroutine, which frees the slot
+// when the job's message is settled. A job waiting out a retry backoff has
+// been settled (NakWithDelay) and holds no slot.
+func (d *Dispatcher) consume(ctx context.Context) {
+	for {
+		select {
+		case d.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+	more:
+		for n < d.cfg.Concurrency {
+			select {
+			case d.sem <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		batch, err := d.cons.Fetch(n, jetstream.FetchContext(fctx))
+		got := 0
+		if err == nil {
+			for m := range batch.Messages() {
+				got++
+				d.wg.Add(1)
+				go func() {
+					defer d.wg.Done()
+					defer func() { <-d.sem }()
+					d.handle(m)
+				}()
+			}
+			err = batch.Error()
+		}
+		cancel()
+		for range n - got {
+			<-d.sem
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+			d.log.Warn().Err(err).Msg("fetch submissions")
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// janitor removes the local state of long-finished workloads, for runtimes
+// that keep some (Pruner).
+func (d *Dispatcher) janitor(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		for name, rt := range d.cfg.Runtimes {
+			p, ok := rt.(runtimes.Pruner)
+			if !ok {
+				continue
+			}
+			if n, err := p.Prune(time.Now().Add(-d.cfg.Streams.JobsMaxAge)); err != nil {
+				d.log.Warn().Err(err).Str("runtime", name).Msg("prune finished workloads")
+			} else if n > 0 {
+				d.log.Info().Int("removed", n).Str("runtime", name).Msg("pruned finished workloads")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // watchQueue refreshes the queue-depth gauges.

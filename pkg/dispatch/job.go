@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jetrun/jetrun/pkg/jobs"
@@ -90,6 +91,31 @@ type job struct {
 	rt      runtimes.Runtime
 	log     zerolog.Logger
 	updates chan messages.Record
+	// state mirrors rec.State for readers on other goroutines (metrics).
+	state atomic.Value
+}
+
+// register makes the job receive its record's changes (cancel requests,
+// ownership moves). Only the owner of the record registers: a duplicate
+// submission never does.
+func (j *job) register() {
+	j.state.Store(j.rec.State)
+	j.d.mu.Lock()
+	j.d.live[j.id] = j
+	j.d.mu.Unlock()
+}
+
+// cancelRequested reports whether a cancel has been recorded, looking at
+// the newest record change delivered so far.
+func (j *job) cancelRequested() bool {
+	select {
+	case rec := <-j.updates:
+		if rec.Owner == j.d.cfg.ID && rec.MsgSeq == j.rec.MsgSeq && rec.Desired == messages.DesiredCancel {
+			j.rec.Desired = rec.Desired
+		}
+	default:
+	}
+	return j.rec.Desired == messages.DesiredCancel
 }
 
 // notify hands the job a newer version of its record (latest wins).
@@ -120,13 +146,6 @@ func (d *Dispatcher) handle(m jetstream.Msg) {
 		return
 	}
 	j.meta = meta
-	select {
-	case d.sem <- struct{}{}:
-	case <-d.quit:
-		m.Nak()
-		return
-	}
-	defer func() { <-d.sem }()
 	s := j.run()
 	d.settle(j, s)
 	if j.id != "" {
@@ -168,7 +187,9 @@ func (d *Dispatcher) setActive() {
 	counts := map[messages.State]int{}
 	d.mu.Lock()
 	for _, j := range d.live {
-		counts[j.rec.State]++
+		if st, ok := j.state.Load().(messages.State); ok {
+			counts[st]++
+		}
 	}
 	d.mu.Unlock()
 	for _, s := range []messages.State{messages.StateQueued, messages.StateStarting, messages.StateRunning} {
@@ -207,9 +228,6 @@ func (j *job) run() settlement {
 	if err != nil {
 		return j.reject(err)
 	}
-	d.mu.Lock()
-	d.live[j.id] = j
-	d.mu.Unlock()
 
 	maxRetries := d.cfg.MaxRetries
 	if sub.MaxRetries != nil {
@@ -225,6 +243,7 @@ func (j *job) run() settlement {
 	switch {
 	case err == nil:
 		j.rec, j.rev = rec, rev
+		j.register()
 		j.failpoint("recorded")
 		ev := j.event(messages.EventAccepted)
 		ev.Message = fmt.Sprintf("accepted by %s for runtime %s", d.cfg.ID, rec.Runtime)
@@ -288,10 +307,20 @@ func (j *job) takeOver() settlement {
 			return transient(fmt.Errorf("take ownership: %w", err))
 		}
 		j.rec, j.rev = rec, rev
+		j.register()
 		if prev != "" && prev != d.cfg.ID {
 			j.log.Info().Str("previous_owner", prev).Str("state", string(rec.State)).Msg("adopting job")
 			if d.cfg.Metrics != nil {
 				d.cfg.Metrics.Adoptions.Inc()
+			}
+		}
+		if rec.State == messages.StateQueued && rec.Seq == 1 {
+			// The previous owner may have died between recording the job
+			// and announcing it; inside the duplicate window this is free.
+			ev := j.event(messages.EventAccepted)
+			ev.Message = "accepted (re-announced by " + d.cfg.ID + ")"
+			if err := d.publishEvent(ctx, &ev); err != nil {
+				return transient(err)
 			}
 		}
 		return j.resume()
@@ -324,12 +353,18 @@ func (j *job) resume() settlement {
 	if j.rec.Runtime != "" {
 		rt, _, err := j.d.runtimeFor(j.rec.Runtime)
 		if err != nil {
-			return nak(30 * time.Second) // another dispatcher may serve it
+			j.log.Warn().Err(err).Msg("leaving the job for a dispatcher that runs its runtime")
+			return nak(j.d.cfg.AckWait)
 		}
 		j.rt = rt
 	}
 	switch j.rec.State {
 	case messages.StateStarting, messages.StateRunning:
+		if nl, ok := j.rt.(runtimes.NodeLocal); ok && j.rec.Handle != nil && j.rec.Handle.Node != "" && j.rec.Handle.Node != nl.Node() {
+			// Only a dispatcher on the workload's node can see it.
+			j.log.Warn().Str("node", j.rec.Handle.Node).Msg("the workload lives on another node: leaving the job for a dispatcher there")
+			return nak(j.d.cfg.AckWait)
+		}
 		return j.adopt()
 	case messages.StateRetrying:
 		if wait := time.Until(j.rec.NextRetry); wait > time.Second {
@@ -347,11 +382,14 @@ func (j *job) resume() settlement {
 // launch starts the next attempt: the handle goes into the record before
 // the runtime is asked for anything.
 func (j *job) launch() settlement {
-	if j.rec.Desired == messages.DesiredCancel {
+	if j.cancelRequested() {
 		return j.cancelled(nil, "cancelled before launch")
 	}
 	attempt := j.rec.Attempt + 1
 	h := runtimes.Handle{Runtime: j.rt.Name(), Name: runtimes.HandleName(j.id, attempt)}
+	if nl, ok := j.rt.(runtimes.NodeLocal); ok {
+		h.Node = nl.Node()
+	}
 	err := j.transition(messages.EventStarted, func(r *messages.Record) {
 		r.State = messages.StateStarting
 		r.Attempt = attempt
@@ -414,6 +452,9 @@ func (j *job) spec() (runtimes.Spec, error) {
 }
 
 func (j *job) startAndWatch() settlement {
+	if j.cancelRequested() {
+		return j.cancelled(nil, "cancelled before launch")
+	}
 	spec, err := j.spec()
 	if err != nil {
 		return j.attemptFailed(err.Error(), nil, true)
@@ -595,24 +636,28 @@ func (j *job) complete(st runtimes.Status) settlement {
 // the job.
 func (j *job) attemptFailed(reason string, exitCode *int, permanent bool) settlement {
 	reason = truncate(reason, 1024)
+	if j.rec.FailedAttempt == j.rec.Attempt {
+		// A previous owner recorded this failure and died before acting
+		// on it: decide as it would have.
+		reason, permanent = j.rec.Error, j.rec.FailPermanent
+	} else {
+		err := j.transition(messages.EventFailed, func(r *messages.Record) {
+			r.Error = reason
+			r.ExitCode = exitCode
+			r.FailedAttempt = r.Attempt
+			r.FailPermanent = permanent
+		}, func(e *messages.Event) { e.Message = "attempt " + strconv.Itoa(j.rec.Attempt) + " failed" })
+		if err != nil {
+			return lostOrTransient(err)
+		}
+	}
 	retry := !permanent && j.rec.Attempt <= j.rec.MaxRetries
-	next := messages.StateDead
-	if retry {
-		next = messages.StateRetrying
-	}
-	err := j.transition(messages.EventFailed, func(r *messages.Record) {
-		r.State = next
-		r.Error = reason
-		r.ExitCode = exitCode
-	}, func(e *messages.Event) { e.Message = "attempt " + strconv.Itoa(j.rec.Attempt) + " failed" })
-	if err != nil {
-		return lostOrTransient(err)
-	}
 	j.log.Warn().Int("attempt", j.rec.Attempt).Str("reason", reason).Bool("retry", retry).Msg("attempt failed")
 	if retry {
 		delay := j.d.cfg.backoff(j.rec.Attempt)
 		at := time.Now().Add(delay).UTC()
 		err := j.transition(messages.EventRetrying, func(r *messages.Record) {
+			r.State = messages.StateRetrying
 			r.NextRetry = at
 			r.Owner = "" // nobody holds the message during the backoff
 		}, func(e *messages.Event) {
@@ -774,6 +819,7 @@ func (j *job) transition(t messages.EventType, mutate func(*messages.Record), de
 		rev, err := d.kv.Update(ctx, j.id, encode(&next), j.rev)
 		if err == nil {
 			j.rec, j.rev = next, rev
+			j.state.Store(next.State)
 			d.setActive()
 			j.failpoint("record:" + string(t))
 			return nil

@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -212,5 +213,39 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 			t.Fatalf("condition not met after %s", d)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A submission no dispatcher can settle (here: its workload lives on a node
+// that never comes back) is dead-lettered once JetStream gives up on it,
+// instead of silently never being delivered again.
+func TestMaxDeliveriesDeadLetters(t *testing.T) {
+	e := setup(t)
+	cfg := e.config()
+	cfg.MaxDeliver = 2
+	cfg.AckWait = time.Second
+	e.start(cfg)
+	kv, err := e.js.KeyValue(context.Background(), e.names.StateBucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := messages.Record{V: 1, JobID: "orphan", Kind: "smoke", State: messages.StateRunning, Attempt: 1, MaxRetries: 3,
+		Owner: "gone", Seq: 3, Runtime: "local", Handle: &messages.Handle{Runtime: "local", Name: "jetrun-orphan-a1", Node: "a-node-that-died"}}
+	b, _ := json.Marshal(rec)
+	if _, err := kv.Create(context.Background(), "orphan", b); err != nil {
+		t.Fatal(err)
+	}
+	e.submit("orphan", "smoke", `{}`, "")
+	evs := e.events("orphan", 60*time.Second)
+	last := evs[len(evs)-1]
+	if last.Type != messages.EventDead || !strings.Contains(last.Error, "2 deliveries") {
+		t.Fatalf("events = %v, last = %+v", types(evs), last)
+	}
+	if r := e.record("orphan"); r.State != messages.StateDead {
+		t.Fatalf("record = %+v", r)
+	}
+	s, _ := e.js.Stream(context.Background(), e.names.DLQStream())
+	if m, err := s.GetLastMsgForSubject(context.Background(), e.names.DLQSubject("smoke")); err != nil || m.Header.Get(messages.HeaderJobID) != "orphan" {
+		t.Fatalf("dead letter: %v %v", m, err)
 	}
 }

@@ -207,3 +207,79 @@ func (d *Dispatcher) streamLogs(rt runtimes.Runtime, h runtimes.Handle, follow b
 	r.Header.Set(messages.HeaderEOF, "1")
 	d.nc.PublishMsg(r)
 }
+
+// maxDeliveriesAdvisory is the part of JetStream's max-deliveries advisory
+// that handleMaxDeliveries reads.
+type maxDeliveriesAdvisory struct {
+	Stream     string `json:"stream"`
+	Consumer   string `json:"consumer"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries int    `json:"deliveries"`
+}
+
+// handleMaxDeliveries dead-letters a submission that JetStream gave up on
+// after MaxDeliver deliveries (a poison message that kept dispatchers from
+// settling it, or a job whose node never came back). Without this the
+// message would silently stop being delivered and its job stay unfinished.
+func (d *Dispatcher) handleMaxDeliveries(m *nats.Msg) {
+	var adv maxDeliveriesAdvisory
+	if err := json.Unmarshal(m.Data, &adv); err != nil || adv.StreamSeq == 0 {
+		return
+	}
+	ctx, cancel := opCtx()
+	defer cancel()
+	log := d.log.With().Uint64("stream_seq", adv.StreamSeq).Int("deliveries", adv.Deliveries).Logger()
+	stream, err := d.js.Stream(ctx, d.names.JobsStream())
+	if err != nil {
+		log.Error().Err(err).Msg("max deliveries: open stream")
+		return
+	}
+	raw, err := stream.GetMsg(ctx, adv.StreamSeq)
+	if err != nil {
+		log.Error().Err(err).Msg("max deliveries: the submission is gone from the stream")
+		return
+	}
+	sub, _ := messages.DecodeSubmission(raw.Data)
+	id := sub.JobID
+	if !messages.ValidJobID(id) {
+		id = "s" + fmt.Sprint(adv.StreamSeq)
+	}
+	reason := fmt.Sprintf("gave up after %d deliveries: no dispatcher could settle this submission", adv.Deliveries)
+	kind := sub.Kind
+	if !messages.ValidKind(kind) {
+		kind = "unknown"
+	}
+	dl := nats.NewMsg(d.names.DLQSubject(kind))
+	dl.Data = raw.Data
+	dl.Header.Set(messages.HeaderReason, reason)
+	dl.Header.Set(messages.HeaderJobID, id)
+	dl.Header.Set("Jetrun-Stream-Seq", fmt.Sprint(adv.StreamSeq))
+	dl.Header.Set(messages.HeaderMsgID, id)
+	if _, err := d.js.PublishMsg(ctx, dl); err != nil {
+		log.Error().Err(err).Msg("max deliveries: dead-letter copy")
+		return
+	}
+	for range 20 {
+		rec, rev, err := d.getRecord(ctx, id)
+		if err != nil || rec.State.Terminal() || (rec.MsgSeq != 0 && rec.MsgSeq != adv.StreamSeq) {
+			break
+		}
+		now := time.Now().UTC()
+		rec.State, rec.Error, rec.Owner, rec.Finished, rec.Updated = messages.StateDead, reason, "", now, now
+		rec.Seq++
+		if _, err := d.kv.Update(ctx, id, encode(&rec), rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue
+		} else if err != nil {
+			log.Error().Err(err).Msg("max deliveries: record")
+			return
+		}
+		ev := messages.Event{V: messages.Version, JobID: id, Seq: rec.Seq, Type: messages.EventDead, State: messages.StateDead,
+			Kind: rec.Kind, Attempt: rec.Attempt, Runtime: rec.Runtime, Labels: rec.Labels, Error: reason,
+			Message: "copied to " + d.names.DLQStream()}
+		if err := d.publishEvent(ctx, &ev); err != nil {
+			log.Warn().Err(err).Msg("max deliveries: publish dead event")
+		}
+		break
+	}
+	log.Error().Str("job_id", id).Msg("submission dead-lettered after too many deliveries")
+}

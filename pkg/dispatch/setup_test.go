@@ -294,3 +294,17 @@ func (e *env) consumerInfo() (*jetstream.ConsumerInfo, error) {
 }
 
 func testutilValue(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
+
+// state returns a job's recorded state, or "" before it has a record.
+func (e *env) state(id string) messages.State {
+	kv, err := e.js.KeyValue(context.Background(), e.names.StateBucket())
+	if err != nil {
+		return ""
+	}
+	entry, err := kv.Get(context.Background(), id)
+	if err != nil {
+		return ""
+	}
+	rec, _ := messages.DecodeRecord(entry.Value())
+	return rec.State
+}

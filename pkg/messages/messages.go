@@ -355,6 +355,9 @@ type Handle struct {
 	// ID is the runtime's own id when it has one (container id, Batch job
 	// id), filled in after launch. Optional.
 	ID string `json:"id,omitempty"`
+	// Node names the host of a node-local workload (the local runtime):
+	// only a dispatcher on that node can adopt it. Optional.
+	Node string `json:"node,omitempty"`
 }
 
 // Record is the durable state of one job, the value of key <job_id> in the
@@ -381,8 +384,16 @@ type Record struct {
 	Handle  *Handle           `json:"handle,omitempty"`
 	Labels  map[string]string `json:"labels,omitempty"`
 	// Error is the last failure's reason; ExitCode its exit code.
-	Error     string    `json:"error,omitempty"`
-	ExitCode  *int      `json:"exit_code,omitempty"`
+	Error    string `json:"error,omitempty"`
+	ExitCode *int   `json:"exit_code,omitempty"`
+	// FailedAttempt is the last attempt whose failure has been recorded
+	// (its "failed" event published), and FailPermanent whether that
+	// failure can never be fixed by a retry. A dispatcher that takes the
+	// job over after a crash continues from here instead of recording the
+	// failure twice.
+	FailedAttempt int  `json:"failed_attempt,omitempty"`
+	FailPermanent bool `json:"fail_permanent,omitempty"`
+
 	Created   time.Time `json:"created"`
 	Updated   time.Time `json:"updated"`
 	Started   time.Time `json:"started,omitzero"`

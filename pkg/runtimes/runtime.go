@@ -132,6 +132,20 @@ type Runtime interface {
 	Stop(ctx context.Context, h Handle, grace time.Duration) error
 }
 
+// Pruner is implemented by runtimes that keep state of finished workloads
+// on their own (the local runtime's state directories); the dispatcher calls
+// Prune periodically with its retention.
+type Pruner interface {
+	Prune(finishedBefore time.Time) (int, error)
+}
+
+// NodeLocal is implemented by runtimes whose workloads live on one host
+// (the local runtime). Their handles carry the node's name, and only a
+// dispatcher on that node can inspect, adopt or stop them.
+type NodeLocal interface {
+	Node() string
+}
+
 // Factory opens a runtime from configuration read through getenv (the
 // seed's environment variables: WORKER_IMAGE, DOCKER_NETWORK, ...).
 type Factory func(getenv func(string) string, log zerolog.Logger) (Runtime, error)

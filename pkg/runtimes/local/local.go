@@ -30,6 +30,9 @@ type Config struct {
 	// TimeoutGrace is the time between SIGTERM and SIGKILL when a
 	// workload reaches its deadline.
 	TimeoutGrace time.Duration
+	// Node names this host in handles (default: the hostname). Dispatchers
+	// sharing one state directory must use the same node name.
+	Node string
 	// PassEnv names variables of the dispatcher's own environment that
 	// every worker inherits (PATH, HOME, ...). Everything else a worker
 	// sees comes from its spec.
@@ -46,7 +49,11 @@ type Runtime struct {
 	children map[string]chan struct{} // supervisors this process launched, closed when reaped
 }
 
-var _ runtimes.Runtime = (*Runtime)(nil)
+var (
+	_ runtimes.Runtime   = (*Runtime)(nil)
+	_ runtimes.NodeLocal = (*Runtime)(nil)
+	_ runtimes.Pruner    = (*Runtime)(nil)
+)
 
 // DefaultPassEnv are the variables a worker inherits by default.
 var DefaultPassEnv = []string{"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "USER", "SSL_CERT_FILE", "SSL_CERT_DIR"}
@@ -73,6 +80,9 @@ func New(cfg Config, log zerolog.Logger) (*Runtime, error) {
 	if cfg.PassEnv == nil {
 		cfg.PassEnv = DefaultPassEnv
 	}
+	if cfg.Node == "" {
+		cfg.Node, _ = os.Hostname()
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("local runtime: %w", err)
 	}
@@ -83,7 +93,7 @@ func New(cfg Config, log zerolog.Logger) (*Runtime, error) {
 // the running executable, else on PATH), JETRUN_LOCAL_DIR (default
 // $XDG_STATE_HOME or ~/.local/state, then jetrun/local) and JETRUN_LOCAL_GRACE.
 func Factory(getenv func(string) string, log zerolog.Logger) (runtimes.Runtime, error) {
-	cfg := Config{Dir: getenv("JETRUN_LOCAL_DIR"), WorkerBin: getenv("WORKER_BIN")}
+	cfg := Config{Dir: getenv("JETRUN_LOCAL_DIR"), WorkerBin: getenv("WORKER_BIN"), Node: getenv("JETRUN_NODE")}
 	if cfg.WorkerBin == "" {
 		cfg.WorkerBin = DefaultWorkerBin()
 	}
@@ -123,6 +133,9 @@ func DefaultWorkerBin() string {
 // Name implements runtimes.Runtime.
 func (r *Runtime) Name() string { return Name }
 
+// Node implements runtimes.NodeLocal: workloads live on this host.
+func (r *Runtime) Node() string { return r.cfg.Node }
+
 // Dir returns the state directory of a handle.
 func (r *Runtime) Dir(h runtimes.Handle) (string, error) {
 	if h.Name == "" || !filepath.IsLocal(h.Name) || filepath.Base(h.Name) != h.Name {
@@ -147,6 +160,7 @@ type specFile struct {
 func (r *Runtime) Start(ctx context.Context, spec runtimes.Spec) (runtimes.Handle, error) {
 	h := spec.Handle
 	h.Runtime = Name
+	h.Node = r.cfg.Node
 	dir, err := r.Dir(h)
 	if err != nil {
 		return h, err

@@ -152,8 +152,13 @@ func lockFile(path string, block bool) (*os.File, error) {
 
 var errLocked = errors.New("locked")
 
-// held reports whether someone holds the lock at path.
+// held reports whether someone holds the lock at path. The probe itself
+// takes the lock for an instant; ForkLock keeps a process being forked
+// meanwhile from inheriting the descriptor (until its exec) and with it the
+// lock, which would make a supervisor starting at that moment fail.
 func held(path string) bool {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
 	f, err := lockFile(path, false)
 	if errors.Is(err, errLocked) {
 		return true

@@ -60,7 +60,17 @@ func Supervise(args []string, stderr io.Writer) int {
 	if *dir == "" || len(cmdArgs) == 0 {
 		return fail("usage: supervise --dir DIR [--deadline NS] [--grace D] -- COMMAND [ARG...]")
 	}
-	lock, err := lockFile(filepath.Join(*dir, fileShimLock), false)
+	// Another process's liveness probe (Inspect) may hold the lock for an
+	// instant; a live supervisor holds it for good.
+	var lock *os.File
+	var err error
+	for try := 0; ; try++ {
+		lock, err = lockFile(filepath.Join(*dir, fileShimLock), false)
+		if err == nil || !errors.Is(err, errLocked) || try == 100 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err != nil {
 		return fail("another supervisor holds %s: %v", *dir, err)
 	}

@@ -1,0 +1,281 @@
+// Package dispatch is jetrun's engine: it consumes job submissions from
+// NATS JetStream, runs each job on a runtime (package runtimes), keeps the
+// job's durable record in the state bucket and publishes its lifecycle
+// events. It handles retries, cancellation, dead letters, log requests and
+// the take-over of jobs whose dispatcher died.
+//
+//	d, err := dispatch.New(nc, dispatch.Config{
+//		Runtimes: map[string]runtimes.Runtime{"local": rt},
+//		Metrics:  dispatch.NewMetrics(promRegistry),
+//		Log:      log,
+//	})
+//	if err != nil { ... }
+//	err = d.Run(ctx) // provisions, consumes until ctx ends
+//
+// Run calls Provision, which creates or updates (idempotently, on every
+// start) the jobs, events and dead-letter streams, the state bucket, the
+// uploads object store and the durable pull consumer "dispatcher" shared by
+// every dispatcher of one prefix. Names come from Config.Names (package
+// messages); the examples below use the default prefix "jetrun".
+//
+// # Lifecycle protocol
+//
+// Each delivered submission is handled in its own goroutine by the steps
+// below. Every step that changes the job record is a compare-and-swap on
+// the record's KV revision. Outcomes map to acknowledgements in one place
+// (settle): done → Ack; rejected or dead → Term with the reason; retry or
+// transient trouble (a NATS or runtime error: 2 s) → NakWithDelay; shutdown
+// → Nak, for the next owner; ownership lost → the message is left alone.
+//
+//  1. Fetch. The consumer is a durable pull consumer with AckExplicit,
+//     AckWait = Config.AckWait (60 s), MaxAckPending = Config.Concurrency
+//     and MaxDeliver = Config.MaxDeliver (100, a poison-message guard, not
+//     the retry count). The handler starts a heartbeat at once, before
+//     anything else: InProgress every AckWait/3 for as long as the handler
+//     holds the message, so a job of any length is never redelivered while
+//     its dispatcher lives. It then waits for a local slot (Concurrency).
+//
+//  2. Validate. The submission is decoded (messages.DecodeSubmission), its
+//     kind compared with the subject's <kind> token, its params and
+//     resources checked by the kind (jobs.Registry.Prepare) and its runtime
+//     looked up among Config.Runtimes. Any failure is a rejection (below).
+//     The job id is the submission's job_id, else a valid Nats-Msg-Id
+//     header, else "s<stream sequence>".
+//
+//  3. Record. kv.Create(job_id) writes the record: state "queued", owner =
+//     this dispatcher, msg_seq = the message's stream sequence, seq 1. On
+//     success the "accepted" event (seq 1) is published and the job is
+//     launched. If the key exists, the job is taken over (step 4).
+//
+//  4. Duplicate detection and take-over. The existing record is read. A
+//     record whose msg_seq is set and differs from this message's stream
+//     sequence belongs to another message with the same job id: the message
+//     is a duplicate, it is acknowledged and dropped (logged, counted in
+//     jetrun_duplicate_submissions_total, no event). A record in a terminal
+//     state means the job is finished: its terminal event is published again
+//     when the record changed less than DuplicateWindow-1m ago (the events
+//     stream drops it if the first one arrived), and the message is
+//     acknowledged. Otherwise this is a redelivery of the job's own message
+//     (or its first delivery after a pre-recorded cancel, msg_seq 0): the
+//     dispatcher becomes the owner by CAS (owner, msg_seq; up to 20 tries)
+//     and resumes from the recorded state: "starting"/"running" → adopt;
+//     "retrying" → wait until next_retry if the message came back early,
+//     then launch; "queued" → launch. A record naming a runtime this
+//     dispatcher does not serve is Nak'd for 30 s, for another dispatcher.
+//
+//  5. Launch. If the record's desired state is "cancel", the job is
+//     cancelled instead. Otherwise the transition to "starting" is recorded
+//     first, with attempt+1 and the deterministic handle
+//     {runtime, "jetrun-<job_id>-a<attempt>"} (runtimes.HandleName), and
+//     only then is the runtime asked to Start the workload. Start is
+//     idempotent for a handle name, so a launch repeated after a crash
+//     never runs an attempt twice. The spec carries the kind's command and
+//     environment, the worker's NATS connection (Config.WorkerEnv and
+//     WorkerSecrets), the named credentials resolved through
+//     Config.Credentials, the labels jetrun.io/job-id, jetrun.io/attempt and
+//     jetrun.io/kind, and JETRUN_JOB_ID, JETRUN_KIND, JETRUN_ATTEMPT,
+//     JETRUN_PREFIX, JETRUN_RUNTIME and JETRUN_EVENT_SEQ. A spec that cannot
+//     be built (an unknown credential) or that the runtime refuses with
+//     runtimes.ErrInvalidSpec is a permanent failure; any other Start error
+//     is a failed attempt.
+//
+//  6. Adopt. A job found "starting" or "running" under a previous owner
+//     is looked up with Inspect on its recorded handle: running → watch
+//     it; finished → record its result; not found while "starting" → Start
+//     it (the previous owner died before launching); not found while
+//     "running" → a failed attempt ("workload disappeared"). With a cancel
+//     pending, a live workload is stopped and one never launched is
+//     cancelled.
+//
+//  7. Watch. The handler waits on the runtime's Wait and, at the same time,
+//     on: changes of the job record (a KV watch of the whole bucket feeds
+//     each live job its record: a desired "cancel" stops the workload, a
+//     different owner or msg_seq means the job was taken over and the
+//     handler stops without touching it); a watchdog at started + timeout +
+//     Config.WatchdogSlack (30 s) that stops a workload the runtime failed
+//     to end at its own deadline and records the attempt failed; a 1 s poll
+//     that records "running" once the runtime reports it; and shutdown,
+//     which leaves the workload running and releases the message.
+//
+//  8. Finish. Every state change after the record's creation is a
+//     transition: the event is published first (with Nats-Msg-Id
+//     "<job_id>:<seq>", seq = the record's seq + 1), then the record is
+//     written by CAS. If the process dies in between, the next owner
+//     repeats the transition with the same seq and the events stream drops
+//     the copy. A CAS conflict caused by a cancel request is merged and the
+//     transition retried; any other conflict (owner, msg_seq or seq changed,
+//     or the record became terminal) means ownership was lost, and the
+//     handler stops: it never launches or kills after that. Once the
+//     terminal transition is recorded the message is settled: succeeded or
+//     cancelled → Ack, dead → Term.
+//
+// Retries. A failed attempt (non-zero exit, timeout, launch error, workload
+// gone, watchdog) publishes "failed" with the reason and exit code. Attempts
+// are counted in the record (attempt), not by delivery count, so a
+// dispatcher crash is never a job failure. While attempt <= max_retries
+// (the submission's, else Config.MaxRetries), the job moves to "retrying":
+// the "retrying" event carries the delay, the record gets next_retry and
+// owner "" (nobody holds the job during the backoff), and the message is
+// Nak'd with that delay. The delay is BackoffBase·2^(attempt-1), capped at
+// BackoffMax, with ±20% jitter (defaults 5 s and 5 min). JetStream
+// redelivers the message after the delay to any dispatcher, which takes the
+// job over (step 4) and launches attempt+1 under a new handle. A message
+// Nak'd with a delay stays in the consumer's ack-pending set, so a job in
+// backoff still occupies one of the MaxAckPending slots.
+//
+// Dead letters. When retries are exhausted, or the failure is permanent, the
+// original submission bytes are copied to "jetrun.jobs.dlq.<kind>" (stream
+// JETRUN_DLQ) with headers Jetrun-Reason, Jetrun-Job-Id, Jetrun-Attempts,
+// Jetrun-Stream-Seq and Nats-Msg-Id: <job_id>; then the "dead" event is
+// published and recorded, and the message terminated.
+//
+// Rejections. A submission that can never run (bad JSON, unknown "v", kind
+// mismatch, unknown kind, invalid params or resources, a runtime this
+// dispatcher does not serve) gets a record in state "rejected" with the
+// reason, a "rejected" event (seq 1) whose error field is the reason, and
+// Term. If the job id already belongs to another job the rejection is
+// recorded and announced under "s<stream sequence>" instead. A rejected
+// submission is not copied to the dead-letter stream. A rejection never
+// stops the dispatcher.
+//
+// The "running" event. Its seq is the one right after the attempt's
+// "started" event; the dispatcher hands that number to the worker as
+// JETRUN_EVENT_SEQ. A worker that reaches NATS publishes "running" itself
+// as soon as it starts (package progress), and the dispatcher publishes it
+// when the runtime reports the workload running (or, at the latest, when
+// the attempt ends). Both use the same Nats-Msg-Id, so the events stream
+// keeps whichever arrives first and the history stays in order; a core NATS
+// subscriber (nats sub) may see both copies. The worker's progress events
+// carry the same seq and a sub counter from 1.
+//
+// # Cancellation
+//
+// Cancellation is durable desired state in the job record. A request on
+// "jetrun.jobs.cancel.<job_id>" (body empty or {"reason":"..."}; the reason
+// is only logged) is served by any dispatcher (queue group
+// "jetrun-dispatchers"), which replies with a messages.CancelReply:
+//
+//   - Unknown job (no record: still queued in the stream, or never
+//     submitted): a record {state "queued", desired "cancel"} is created.
+//     When the submission arrives, its handler finds the record, takes it
+//     over and publishes "cancelled" without launching anything; the message
+//     is acknowledged. Reply: accepted, state "queued".
+//   - Finished job: reply accepted only if it is "cancelled" already;
+//     otherwise not accepted, error "job already finished: <state>".
+//   - Cancel already recorded: accepted.
+//   - Retrying with no owner (waiting out the backoff, nobody holds the
+//     message): the dispatcher that got the request finishes the job itself:
+//     it records "cancelled" (seq+1) by CAS, then publishes "cancelled"
+//     ("cancelled while waiting to retry"). When the delayed message comes
+//     back, the terminal record makes its handler acknowledge it. Reply:
+//     accepted, state "cancelled".
+//   - Queued, starting or running, or retrying with an owner (a dispatcher
+//     holds the message): desired "cancel" is written by CAS; the reply is
+//     accepted with the current state. The owner sees the change through
+//     its KV watch while it watches the workload: the workload is stopped
+//     with Runtime.Stop (SIGTERM or equivalent, Config.StopGrace = 10 s,
+//     then kill, returning once it is gone), inspected, and the job recorded
+//     "cancelled" (with the exit code if there is one). A cancel that
+//     arrives before the owner watches (between "accepted" and the launch,
+//     or while it waits out an early-redelivered backoff) is merged into the
+//     launch's CAS and applied as soon as the workload is watched: the
+//     workload is started, then stopped at once.
+//
+// The wish survives restarts: whoever owns the job next reads it from the
+// record. A dispatcher that takes over a job whose record already says
+// "cancel" does not launch it (or stops the adopted workload) and records
+// "cancelled".
+//
+// # Logs
+//
+// A request on "jetrun.jobs.logs.<job_id>" (queue group
+// "jetrun-dispatchers"; body empty or a messages.LogsRequest: follow,
+// attempt) streams the workload's combined output to the reply subject in
+// chunks of up to 32 KiB, then an empty message with header "Jetrun-Eof: 1",
+// or "Jetrun-Error: <text>" on failure. The latest attempt is read unless
+// attempt is set. A job without a handle yet gets an error ("has not
+// started yet").
+//
+// The answering dispatcher reads the logs through its own runtime when
+// Inspect finds the workload. When it cannot (a local process on another
+// host), it forwards the request, with the original reply subject, to the
+// job's owner on "jetrun.dispatchers.<owner id>.logs.<job_id>", which every
+// dispatcher subscribes to for itself; a forwarded request is never
+// forwarded again. With follow, the stream ends when the workload does
+// (at most 24 h).
+//
+// # Failpoints
+//
+// Config.Failpoint, when set, is called with the name of each step of the
+// protocol as it is passed. The crash tests run the real dispatcher binary
+// with JETRUN_FAILPOINT=<name>, which makes it kill itself with SIGKILL at
+// that step, and check that a second dispatcher adopts the job without
+// launching it twice and that exactly one terminal event is published. The
+// names:
+//
+//	recorded        the record was created; "accepted" not yet published
+//	accepted        "accepted" published; nothing launched yet
+//	event:<type>    a transition's event published; the record not yet written
+//	record:<type>   a transition's record written (CAS done)
+//	launched        Runtime.Start returned; the workload is not yet watched
+//	exited          Runtime.Wait returned; the result is not yet recorded
+//
+// <type> is the event type of a transition: started, running, succeeded,
+// failed, retrying, dead or cancelled ("event:started" falls between
+// publishing "started" and recording the handle; "record:started" between
+// recording the handle and calling the runtime). "accepted" and "rejected"
+// are not transitions and have no event:/record: points, nor has the
+// cancellation of a retrying job by handleCancel. Failpoint is nil in
+// production.
+//
+// # Metrics
+//
+// NewMetrics registers these on a registry of the caller's (cmd/dispatcher
+// serves them on /metrics):
+//
+//	jetrun_events_total{type}               counter    lifecycle events this dispatcher published, by type
+//	jetrun_jobs_active{state}               gauge      jobs this dispatcher holds: queued, starting, running
+//	jetrun_launch_latency_seconds{runtime}  histogram  submission's arrival in the stream → Start returned (first attempts only)
+//	jetrun_queue_depth                      gauge      submissions not yet delivered to any dispatcher (consumer NumPending)
+//	jetrun_queue_ack_pending                gauge      submissions delivered and not yet settled (consumer NumAckPending)
+//	jetrun_duplicate_submissions_total      counter    submissions dropped because their job id was already recorded
+//	jetrun_adoptions_total                  counter    jobs taken over from another (or a previous) owner
+//
+// The two queue gauges are read from the shared consumer every 5 s; every
+// dispatcher reports the same cluster-wide values. jetrun_queue_ack_pending
+// includes jobs waiting out a retry backoff.
+//
+// # High availability
+//
+// Several dispatchers with the same prefix share the one durable consumer:
+// JetStream hands each submission to one of them, and the job record decides
+// who owns a job. A dispatcher that dies stops heartbeating; after AckWait
+// JetStream redelivers its messages, and whichever dispatcher receives one
+// takes the job over by CAS and adopts the workload. Cancel and logs
+// requests are served by a queue group, so any dispatcher answers.
+//
+// MaxAckPending (Config.Concurrency) is a property of the shared consumer,
+// so it caps the jobs held by all dispatchers together, not per process;
+// each dispatcher also caps its own handlers at Concurrency. Every
+// dispatcher writes the consumer and stream configuration when it starts,
+// so the last one started sets Concurrency, AckWait, MaxDeliver and the
+// replicas for all: give every dispatcher the same values.
+//
+// Adoption needs the runtime to see the workload: a new owner must serve
+// the job's runtime, and for the local runtime it must run on the same host
+// and state directory. A submission naming a runtime that the dispatcher
+// which fetched it does not serve is rejected, so dispatchers sharing a
+// prefix should serve the same runtimes.
+//
+// # Shutdown
+//
+// When Run's context ends the dispatcher stops fetching and reports not
+// ready. Messages fetched but not yet handled are Nak'd at once; handlers
+// waiting for a slot Nak theirs; handlers watching a workload stop watching
+// and Nak their message (no delay), leaving the workload running; handlers
+// waiting out a retry backoff release theirs too. A state change already
+// begun (publish and CAS) is finished, bounded by 30 s, and a cancellation
+// in progress completes. Run returns when every handler has returned. The
+// next dispatcher to receive a released message adopts its job; the
+// workload is never stopped by a shutdown.
+package dispatch

@@ -1,0 +1,134 @@
+// Package local is the runtime that runs each workload as a process group on
+// the dispatcher's own host: the zero-setup runtime of "dispatcher --dev",
+// and the one for a single machine.
+//
+// Every workload runs under a small supervisor (a "shim", as containerd
+// calls it): the worker binary's internal "supervise" operation, started in
+// a session of its own (setsid), so that it outlives the dispatcher that
+// launched it and its terminal's signals. The supervisor starts the worker
+// in a process group of its own, enforces the deadline, and writes the exit
+// status to the workload's state directory when the worker ends. A
+// restarted dispatcher, or another dispatcher on the same host, finds the
+// workload again from that directory alone.
+//
+//	rt, err := local.New(local.Config{Dir: dir, WorkerBin: "/usr/local/bin/worker"}, log)
+//
+// or, from the environment, local.Factory (registered as "local" in
+// cmd/dispatcher/runtimes.go).
+//
+// # Configuration
+//
+// Factory reads:
+//
+//	variable            default                                   meaning
+//	WORKER_BIN          "worker" beside the running executable,   the worker executable; it also provides
+//	                    else "worker" on PATH                     the supervisor ("worker supervise")
+//	JETRUN_LOCAL_DIR    $XDG_STATE_HOME/jetrun/local, else        the state directory, one subdirectory
+//	                    ~/.local/state/jetrun/local;              per workload (created 0700)
+//	                    cmd/dispatcher: <--data-dir>/local
+//	JETRUN_LOCAL_GRACE  10s                                       at the job's timeout: time between SIGTERM
+//	                                                              and SIGKILL (a Go duration)
+//
+// New resolves WORKER_BIN with exec.LookPath to an absolute path and fails
+// if it cannot be found. cmd/dispatcher sets JETRUN_LOCAL_DIR to
+// <data-dir>/local (default .data/local) unless the variable is set.
+//
+// A worker sees only the variables of its spec (the job's environment, the
+// NATS connection and its secrets) plus these from the dispatcher's own
+// environment (Config.PassEnv, default DefaultPassEnv): PATH, HOME, TMPDIR,
+// LANG, LC_ALL, TZ, USER, SSL_CERT_FILE, SSL_CERT_DIR. Secrets are
+// delivered in the child's environment (readable in /proc by the same
+// user); spec.json records their names only.
+//
+// Resources: only the timeout is enforced. CPU and memory are recorded in
+// spec.json and not limited (no rlimits, no cgroups). The deadline is
+// absolute, computed by Start as launch time + timeout and passed to the
+// supervisor, so it holds across dispatcher restarts: at the deadline the
+// supervisor sends SIGTERM to the worker's group, waits
+// JETRUN_LOCAL_GRACE, then sends SIGKILL, and records the attempt failed
+// with timed_out and the reason "timeout after <timeout> (...)".
+//
+// # Cancellation
+//
+// Stop(ctx, h, grace) reads the worker's pid from worker.json and sends
+// SIGTERM to its process group (the worker leads it, so the pid is the group
+// id). It then waits until the supervisor has released shim.lock (the exit
+// is recorded) and no process of the group remains. After grace it sends
+// SIGKILL to the group and waits up to 10 s more; a group still present
+// then is an error. Stop returns nil at once for a workload that is
+// finished or was never launched, and for an unsupervised worker that is
+// already gone. The grace is the dispatcher's --stop-grace
+// (JETRUN_STOP_GRACE, default 10 s); the worker's own SIGTERM handling
+// decides its exit code (the smoke worker exits 143; a killed worker is
+// recorded as 128+signal, "killed by SIGKILL").
+//
+// The supervisor forwards SIGTERM and SIGINT it receives to the worker's
+// group and ignores SIGHUP. When the worker exits, the supervisor kills
+// whatever is left of its group before it records the exit, so no
+// grandchild outlives a workload.
+//
+// # Handle state
+//
+// Each workload has a directory <JETRUN_LOCAL_DIR>/<handle name>, e.g.
+// .data/local/jetrun-job-123-a1. Its files:
+//
+//	launch.lock  flock held by Start while it checks and launches: one launcher per workload, across processes
+//	shim.lock    flock held by the supervisor for its whole life: held = running
+//	shim.json    the supervisor's pid, start time in clock ticks (/proc/<pid>/stat) and start time
+//	worker.json  the worker's pid (= its process group id), start ticks and start time
+//	exit.json    the result, written atomically (temporary file + rename) by the supervisor:
+//	             exit_code, signal, reason, timed_out, cancelled (the supervisor itself got
+//	             SIGTERM or SIGINT; Stop signals the group directly), started_at, finished_at
+//	output.log   the worker's stdout and stderr, appended, plus the supervisor's own messages
+//	spec.json    the launch spec for operators: command, env, secret names, resources, labels
+//
+// Start takes launch.lock, calls Inspect, and launches only if the workload
+// is not found; the supervisor also refuses to run in a directory that
+// already has shim.json or exit.json. So a name is launched at most once,
+// and a directory is never reused: a new attempt has a new handle name.
+// Start returns when the supervisor reports, on a pipe, that the worker has
+// started (or that it could not start it; a worker that cannot be executed
+// is recorded as exit code 127).
+//
+// Inspect decides, in this order:
+//
+//  1. exit.json exists: succeeded if the exit code is 0 and it did not
+//     time out, else failed, with its code and reason;
+//  2. shim.lock is held (a non-blocking flock fails): running;
+//  3. exit.json is read again (the supervisor may just have finished);
+//  4. no shim.json: not_found (never launched, or launched elsewhere);
+//  5. the supervisor is gone without an exit status, but the worker is
+//     alive (its pid exists with the recorded start time, or its group
+//     exists where /proc gave no start time): running, reason "supervisor
+//     gone; worker still running";
+//  6. otherwise failed, exit code -1, "supervisor died; exit status
+//     unknown".
+//
+// The flock, not a pid, is what tells running from gone, so pid reuse
+// cannot fool it; the start time in clock ticks guards the pid checks of
+// step 5. The local runtime never reports pending. Wait first waits for
+// this process's own supervisor child to be reaped, if it launched it, then
+// polls Inspect (every 20 ms, growing to 250 ms) until the workload is done. Logs reads output.log; Follow polls it every 100 ms
+// until Inspect reports the workload done.
+//
+// State is local to the host: another host's dispatcher sees not_found.
+// Adoption therefore works across restarts on one host (or between
+// dispatchers sharing the host and the directory), not across hosts.
+// Directories are not removed automatically; Runtime.Prune(cutoff) removes
+// those of workloads that finished before cutoff.
+//
+// # Testing
+//
+// local_test.go runs the conformance suite (package runtimetest) against
+// real processes of the real worker binary, which internal/testbin builds
+// once per test process with "go build" (with -race when the tests run with
+// it), or takes from JETRUN_TEST_BIN_DIR when set. Each case gets its own
+// state directory; Reopen builds a second Runtime over the same directory,
+// as a restarted dispatcher would; CheckGone fails if any process of the
+// worker's group remains after a timeout or a Stop. The dispatcher's tests
+// (package dispatch) run the same runtime, including crash tests that kill
+// the dispatcher with SIGKILL at each step and check the workload is
+// adopted, never launched twice.
+//
+//	go test -race ./pkg/runtimes/local/
+package local
