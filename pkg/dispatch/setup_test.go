@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -307,4 +309,16 @@ func (e *env) state(id string) messages.State {
 	}
 	rec, _ := messages.DecodeRecord(entry.Value())
 	return rec.State
+}
+
+// syncWriter serialises writes of several goroutines into w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -2,17 +2,10 @@ package natsconn_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,6 +20,7 @@ import (
 	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 
+	"github.com/jetrun/jetrun/internal/testpki"
 	"github.com/jetrun/jetrun/pkg/natsconn"
 )
 
@@ -39,99 +33,18 @@ const (
 	wrongToken    = "wr0ng-t0ken-s3cret"
 )
 
-// pki is a throwaway CA with a server and a client certificate, as files.
-type pki struct {
-	ca, serverCert, serverKey, clientCert, clientKey string
-}
+type pki = testpki.PKI
 
-func newPKI(t *testing.T) pki {
-	t.Helper()
-	dir := t.TempDir()
-	now := time.Now()
-
-	caKey := newKey(t)
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "natsconn test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatalf("create CA: %v", err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatalf("parse CA: %v", err)
-	}
-
-	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage, certFile, keyFile string) {
-		key := newKey(t)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: cn},
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		}
-		if usage == x509.ExtKeyUsageServerAuth {
-			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-			tmpl.DNSNames = []string{"localhost"}
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatalf("create %s certificate: %v", cn, err)
-		}
-		writePEM(t, certFile, "CERTIFICATE", der)
-		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			t.Fatalf("marshal %s key: %v", cn, err)
-		}
-		writePEM(t, keyFile, "PRIVATE KEY", keyDER)
-	}
-
-	p := pki{
-		ca:         filepath.Join(dir, "ca.pem"),
-		serverCert: filepath.Join(dir, "server.pem"),
-		serverKey:  filepath.Join(dir, "server-key.pem"),
-		clientCert: filepath.Join(dir, "client.pem"),
-		clientKey:  filepath.Join(dir, "client-key.pem"),
-	}
-	writePEM(t, p.ca, "CERTIFICATE", caDER)
-	leaf(2, "localhost", x509.ExtKeyUsageServerAuth, p.serverCert, p.serverKey)
-	leaf(3, "worker", x509.ExtKeyUsageClientAuth, p.clientCert, p.clientKey)
-	return p
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatalf("generate key: %v", err)
-	}
-	return key
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	data := pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
+func newPKI(t *testing.T) pki { return testpki.New(t) }
 
 // startServer runs a nats-server on 127.0.0.1 (port -1 picks one) that
 // requires TLS with a client certificate; configure adds authentication.
 func startServer(t *testing.T, p pki, port int, configure func(*server.Options)) *server.Server {
 	t.Helper()
 	tlsConfig, err := server.GenTLSConfig(&server.TLSConfigOpts{
-		CertFile: p.serverCert,
-		KeyFile:  p.serverKey,
-		CaFile:   p.ca,
+		CertFile: p.ServerCert,
+		KeyFile:  p.ServerKey,
+		CaFile:   p.CA,
 		Verify:   true,
 		Timeout:  5,
 	})
@@ -165,9 +78,9 @@ func startServer(t *testing.T, p pki, port int, configure func(*server.Options))
 func tlsOptions(p pki, s *server.Server) natsconn.Options {
 	return natsconn.Options{
 		URLs:           []string{s.ClientURL()},
-		TLSCA:          p.ca,
-		TLSCert:        p.clientCert,
-		TLSKey:         p.clientKey,
+		TLSCA:          p.CA,
+		TLSCert:        p.ClientCert,
+		TLSKey:         p.ClientKey,
 		Name:           "natsconn-test",
 		ReconnectWait:  50 * time.Millisecond,
 		ConnectTimeout: 5 * time.Second,
