@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -203,5 +204,37 @@ func TestDuplicateOfRunningJobKeepsItCancellable(t *testing.T) {
 	evs := e.events("dup-running", 30*time.Second)
 	if last := evs[len(evs)-1]; last.Type != messages.EventCancelled {
 		t.Fatalf("events = %v", types(evs))
+	}
+}
+
+// Graceful shutdown stops fetching and leaves running workloads running;
+// the next dispatcher adopts them at once (the message is released, not
+// left to time out).
+func TestGracefulShutdownLeavesWorkloadForNextOwner(t *testing.T) {
+	e := setup(t)
+	cfg := e.config()
+	cfg.AckWait = time.Minute // adoption must not wait for a redelivery timeout
+	d1 := e.start(cfg)
+	e.submit("handover", "smoke", `{"sleep":"3s","message":"handover-marker"}`, "")
+	waitFor(t, 20*time.Second, func() bool { return e.state("handover") == messages.StateRunning })
+	pgid := e.workerGroup("handover", 1)
+	d1.stop(t)
+	if groupGone(pgid) {
+		t.Fatal("shutdown killed the workload")
+	}
+	begin := time.Now()
+	d2 := e.start(cfg)
+	evs := e.events("handover", 30*time.Second)
+	if got := types(evs); !slices.Equal(got, []string{"accepted", "started", "running", "succeeded"}) {
+		t.Fatalf("events = %v", got)
+	}
+	if time.Since(begin) > 20*time.Second {
+		t.Errorf("adoption took %s: the message was not released at shutdown", time.Since(begin))
+	}
+	if testutilValue(d2.metrics.Adoptions) != 1 {
+		t.Errorf("the second dispatcher did not adopt the job")
+	}
+	if out := e.logs("handover", 1); strings.Count(out, "handover-marker") != 1 {
+		t.Fatalf("worker ran %d times", strings.Count(out, "handover-marker"))
 	}
 }
