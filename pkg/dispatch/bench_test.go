@@ -49,12 +49,9 @@ import (
 	"github.com/jetrun/jetrun/pkg/dispatch"
 	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/messages"
-	"github.com/jetrun/jetrun/pkg/natsserver"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 	"github.com/jetrun/jetrun/pkg/runtimes/local"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
@@ -175,8 +172,8 @@ func BenchmarkEngineCeiling(b *testing.B) {
 
 func benchThroughput(b *testing.B, rt runtimes.Runtime) {
 	n := benchEnvInt(b, "JETRUN_BENCH_JOBS", 1000)
-	w := benchSetup(b)
-	cfg := w.config()
+	w := setup(b)
+	cfg := benchConfig(w)
 	if rt != nil {
 		cfg.Runtimes = map[string]runtimes.Runtime{rt.Name(): rt}
 	}
@@ -192,7 +189,7 @@ func benchThroughput(b *testing.B, rt runtimes.Runtime) {
 		}
 		begin := time.Now()
 		for _, j := range batch {
-			w.publish(b, j)
+			benchPublish(b, w, j)
 		}
 		publish += time.Since(begin)
 		end := rec.waitTerminal(b, (i+1)*n, benchTimeout(n))
@@ -226,8 +223,8 @@ func BenchmarkLatency(b *testing.B) {
 	n := benchEnvInt(b, "JETRUN_BENCH_LATENCY_JOBS", 200)
 	rate := benchEnvInt(b, "JETRUN_BENCH_RATE", 50)
 	interval := time.Second / time.Duration(rate)
-	w := benchSetup(b)
-	w.start(w.config())
+	w := setup(b)
+	w.start(benchConfig(w))
 	rec := benchListen(b, w.url, w.names.EventsWildcard())
 	b.ResetTimer()
 	for i := range b.N {
@@ -239,7 +236,7 @@ func BenchmarkLatency(b *testing.B) {
 		for k, j := range batch {
 			// An absolute schedule, so a slow publish does not shift the rest.
 			time.Sleep(time.Until(begin.Add(time.Duration(k) * interval)))
-			w.publish(b, j)
+			benchPublish(b, w, j)
 		}
 		rec.waitTerminal(b, (i+1)*n, benchTimeout(n)+time.Duration(n)*interval)
 	}
@@ -256,92 +253,20 @@ func BenchmarkLatency(b *testing.B) {
 	rec.logBreakdown(b, fmt.Sprintf("%d jobs/s offered", rate))
 }
 
-// benchWorld is a benchmark's world: a real nats-server and a local runtime
-// state directory. It is setup's counterpart for testing.TB.
-type benchWorld struct {
-	url      string
-	js       jetstream.JetStream
-	names    messages.Names
-	localDir string
-	tb       testing.TB
-}
-
-func benchSetup(tb testing.TB) *benchWorld {
-	tb.Helper()
-	srv, err := natsserver.Start(natsserver.Options{Port: -1, StoreDir: tb.TempDir()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &benchWorld{url: srv.ClientURL(), js: js, names: messages.DefaultNames(), localDir: tb.TempDir(), tb: tb}
-}
-
-// config is the production configuration but for Concurrency 8 and a
+// benchConfig is the production configuration but for Concurrency 8 and a
 // quiet log: AckWait, backoff and the rest are the defaults.
-func (w *benchWorld) config() dispatch.Config {
-	rt, err := local.New(local.Config{Dir: w.localDir, WorkerBin: workerBin}, zerolog.Nop())
-	if err != nil {
-		w.tb.Fatal(err)
-	}
-	return dispatch.Config{
-		ID:          "bench",
-		Names:       w.names,
-		Runtimes:    map[string]runtimes.Runtime{local.Name: rt},
-		Concurrency: benchConcurrency,
-		WorkerEnv:   map[string]string{"NATS_URL": w.url},
-		Log:         zerolog.Nop(),
-		Metrics:     dispatch.NewMetrics(prometheus.NewRegistry()),
-	}
-}
-
-// start runs a dispatcher on its own connection until the benchmark ends.
-func (w *benchWorld) start(cfg dispatch.Config) {
-	tb := w.tb
-	tb.Helper()
-	nc, err := nats.Connect(w.url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	d, err := dispatch.New(nc, cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("dispatcher Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			tb.Error("dispatcher did not stop")
-		}
-		nc.Close()
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !d.Ready() {
-		if time.Now().After(deadline) {
-			tb.Fatal("dispatcher not ready")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+func benchConfig(e *env) dispatch.Config {
+	cfg := e.config()
+	cfg.ID = "bench"
+	cfg.Concurrency = benchConcurrency
+	cfg.AckWait, cfg.BackoffBase, cfg.BackoffMax, cfg.StopGrace = 0, 0, 0, 0
+	cfg.Log = zerolog.Nop()
+	return cfg
 }
 
 // publish submits j as raw JSON with its Nats-Msg-Id, as a producer in
 // another language would, and records the time just before js.Publish.
-func (w *benchWorld) publish(tb testing.TB, j *benchJob) {
+func benchPublish(tb testing.TB, w *env, j *benchJob) {
 	m := nats.NewMsg(w.names.SubmitSubject("smoke"))
 	m.Data = fmt.Appendf(nil, `{"v":1,"job_id":%q,"kind":"smoke","params":{}}`, j.id)
 	m.Header.Set("Nats-Msg-Id", j.id)

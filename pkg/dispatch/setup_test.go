@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 // env is one test's world: a real nats-server, a local runtime state dir,
 // and the dispatchers started on them.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *natsserver.Server
 	url      string
 	nc       *nats.Conn
@@ -46,7 +46,7 @@ type env struct {
 	localDir string
 }
 
-func setup(t *testing.T) *env {
+func setup(t testing.TB) *env {
 	t.Helper()
 	srv, err := natsserver.Start(natsserver.Options{Port: -1, StoreDir: t.TempDir()})
 	if err != nil {
@@ -122,7 +122,7 @@ func (e *env) start(cfg dispatch.Config) *dispatcher {
 	return x
 }
 
-func (x *dispatcher) stop(t *testing.T) {
+func (x *dispatcher) stop(t testing.TB) {
 	x.cancel()
 	select {
 	case err := <-x.done:
@@ -261,14 +261,14 @@ func count(evs []messages.Event, t messages.EventType) int {
 	return n
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
 
-func testLogger(t *testing.T) zerolog.Logger {
+func testLogger(t testing.TB) zerolog.Logger {
 	if os.Getenv("JETRUN_TEST_LOG") == "" {
 		return zerolog.Nop()
 	}
