@@ -464,6 +464,13 @@ func (j *job) startAndWatch() settlement {
 	h, err := j.rt.Start(ctx, spec)
 	if err != nil {
 		j.log.Warn().Err(err).Str("handle", spec.Handle.Name).Msg("launch failed")
+		// A launch that failed half-way (a timeout, say) may still bring
+		// the workload up; make sure it does not run beside the retry.
+		sctx, scancel := context.WithTimeout(context.Background(), j.d.cfg.StopGrace+30*time.Second)
+		if serr := j.rt.Stop(sctx, spec.Handle, 0); serr != nil {
+			j.log.Warn().Err(serr).Str("handle", spec.Handle.Name).Msg("clean up after a failed launch")
+		}
+		scancel()
 		return j.attemptFailed("launch: "+err.Error(), nil, errors.Is(err, runtimes.ErrInvalidSpec))
 	}
 	if m := j.d.cfg.Metrics; m != nil && j.rec.Attempt == 1 {
