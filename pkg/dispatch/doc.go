@@ -28,12 +28,18 @@
 // → Nak, for the next owner; ownership lost → the message is left alone.
 //
 //  1. Fetch. The consumer is a durable pull consumer with AckExplicit,
-//     AckWait = Config.AckWait (60 s), MaxAckPending = Config.Concurrency
-//     and MaxDeliver = Config.MaxDeliver (100, a poison-message guard, not
-//     the retry count). The handler starts a heartbeat at once, before
-//     anything else: InProgress every AckWait/3 for as long as the handler
-//     holds the message, so a job of any length is never redelivered while
-//     its dispatcher lives. It then waits for a local slot (Concurrency).
+//     AckWait = Config.AckWait (60 s), MaxAckPending =
+//     Config.MaxAckPending (1000) and MaxDeliver = Config.MaxDeliver (100,
+//     a poison-message guard, not the retry count). A dispatcher fetches
+//     only when it has a free slot: it has Config.Concurrency (8) slots,
+//     takes every free one, and Fetches that many messages at once (waiting
+//     up to 2 s for them), so a message is never held, its AckWait ticking,
+//     by a dispatcher too busy to start it. Each message gets a handler
+//     goroutine of its own, which frees its slot when the message is
+//     settled. The handler starts a heartbeat at once, before anything
+//     else: InProgress every AckWait/3 for as long as the handler holds the
+//     message, so a job of any length is never redelivered while its
+//     dispatcher lives.
 //
 //  2. Validate. The submission is decoded (messages.DecodeSubmission), its
 //     kind compared with the subject's <kind> token, its params and
@@ -44,8 +50,9 @@
 //
 //  3. Record. kv.Create(job_id) writes the record: state "queued", owner =
 //     this dispatcher, msg_seq = the message's stream sequence, seq 1. On
-//     success the "accepted" event (seq 1) is published and the job is
-//     launched. If the key exists, the job is taken over (step 4).
+//     success the handler registers for the record's changes (step 7), the
+//     "accepted" event (seq 1) is published and the job is launched. If the
+//     key exists, the job is taken over (step 4).
 //
 //  4. Duplicate detection and take-over. The existing record is read. A
 //     record whose msg_seq is set and differs from this message's stream
@@ -57,27 +64,40 @@
 //     stream drops it if the first one arrived), and the message is
 //     acknowledged. Otherwise this is a redelivery of the job's own message
 //     (or its first delivery after a pre-recorded cancel, msg_seq 0): the
-//     dispatcher becomes the owner by CAS (owner, msg_seq; up to 20 tries)
-//     and resumes from the recorded state: "starting"/"running" → adopt;
-//     "retrying" → wait until next_retry if the message came back early,
-//     then launch; "queued" → launch. A record naming a runtime this
-//     dispatcher does not serve is Nak'd for 30 s, for another dispatcher.
+//     dispatcher becomes the owner by CAS (owner, msg_seq; up to 20 tries),
+//     registers for the record's changes, and resumes from the recorded
+//     state: "starting"/"running" → adopt; "retrying" → wait until
+//     next_retry if the message came back early, then launch; "queued" →
+//     launch. A record still "queued" at seq 1 gets its "accepted" event
+//     published again first, since the previous owner may have died
+//     between recording the job and announcing it (inside the duplicate
+//     window the stream drops the copy). Only the owner registers: a
+//     duplicate never does, so it never reacts to the real job's record.
+//     Two cases leave the job for another dispatcher, with NakWithDelay of
+//     AckWait: a record naming a runtime this dispatcher does not serve,
+//     and a "starting"/"running" job whose handle names another node
+//     (node-local runtimes; see High availability).
 //
-//  5. Launch. If the record's desired state is "cancel", the job is
-//     cancelled instead. Otherwise the transition to "starting" is recorded
-//     first, with attempt+1 and the deterministic handle
-//     {runtime, "jetrun-<job_id>-a<attempt>"} (runtimes.HandleName), and
-//     only then is the runtime asked to Start the workload. Start is
-//     idempotent for a handle name, so a launch repeated after a crash
-//     never runs an attempt twice. The spec carries the kind's command and
-//     environment, the worker's NATS connection (Config.WorkerEnv and
+//  5. Launch. If a cancel has been recorded, the job is cancelled instead.
+//     Otherwise the transition to "starting" is recorded first, with
+//     attempt+1 and the deterministic handle
+//     {runtime, "jetrun-<job_id>-a<attempt>"} (runtimes.HandleName; for a
+//     runtimes.NodeLocal runtime the handle also names this node), then the
+//     cancel check is repeated, and only then is the runtime asked to Start
+//     the workload. Start is idempotent for a handle name, so a launch
+//     repeated after a crash never runs an attempt twice. The spec carries
+//     the kind's command and environment, the worker's NATS connection (Config.WorkerEnv and
 //     WorkerSecrets), the named credentials resolved through
 //     Config.Credentials, the labels jetrun.io/job-id, jetrun.io/attempt and
 //     jetrun.io/kind, and JETRUN_JOB_ID, JETRUN_KIND, JETRUN_ATTEMPT,
-//     JETRUN_PREFIX, JETRUN_RUNTIME and JETRUN_EVENT_SEQ. A spec that cannot
-//     be built (an unknown credential) or that the runtime refuses with
+//     JETRUN_PREFIX, JETRUN_RUNTIME and JETRUN_EVENT_SEQ (the seq of the
+//     attempt's "running" event, see below). A spec that cannot be built
+//     (an unknown credential) or that the runtime refuses with
 //     runtimes.ErrInvalidSpec is a permanent failure; any other Start error
-//     is a failed attempt.
+//     is a failed attempt. After a failed Start the dispatcher calls Stop
+//     on the handle (no grace) first, in case a launch that failed half-way
+//     (a timeout) brought the workload up anyway, so that it cannot run
+//     beside the retry.
 //
 //  6. Adopt. A job found "starting" or "running" under a previous owner
 //     is looked up with Inspect on its recorded handle: running → watch
@@ -89,9 +109,10 @@
 //
 //  7. Watch. The handler waits on the runtime's Wait and, at the same time,
 //     on: changes of the job record (a KV watch of the whole bucket feeds
-//     each live job its record: a desired "cancel" stops the workload, a
-//     different owner or msg_seq means the job was taken over and the
-//     handler stops without touching it); a watchdog at started + timeout +
+//     each registered job, one whose handler owns the record, its record:
+//     a desired "cancel" stops the workload, a different owner or msg_seq
+//     means the job was taken over and the handler stops without touching
+//     it); a watchdog at started + timeout +
 //     Config.WatchdogSlack (30 s) that stops a workload the runtime failed
 //     to end at its own deadline and records the attempt failed; a 1 s poll
 //     that records "running" once the runtime reports it; and shutdown,
@@ -110,24 +131,49 @@
 //     cancelled → Ack, dead → Term.
 //
 // Retries. A failed attempt (non-zero exit, timeout, launch error, workload
-// gone, watchdog) publishes "failed" with the reason and exit code. Attempts
+// gone, watchdog) is first recorded by the "failed" transition, which does
+// not change the record's state: it publishes "failed" with the reason and
+// exit code and records error, exit_code, failed_attempt = attempt and
+// fail_permanent. A "failed" event's state is therefore the state the
+// attempt was in ("running", or "starting" when the launch itself failed).
+// The job then either retries or dies, by a second transition. Attempts
 // are counted in the record (attempt), not by delivery count, so a
 // dispatcher crash is never a job failure. While attempt <= max_retries
-// (the submission's, else Config.MaxRetries), the job moves to "retrying":
-// the "retrying" event carries the delay, the record gets next_retry and
-// owner "" (nobody holds the job during the backoff), and the message is
-// Nak'd with that delay. The delay is BackoffBase·2^(attempt-1), capped at
+// (the submission's, else Config.MaxRetries) and the failure is not
+// permanent, the job moves to "retrying": the "retrying" event carries the
+// delay, the record gets state "retrying", next_retry and owner ""
+// (nobody holds the job during the backoff), and the message is Nak'd with
+// that delay. The delay is BackoffBase·2^(attempt-1), capped at
 // BackoffMax, with ±20% jitter (defaults 5 s and 5 min). JetStream
 // redelivers the message after the delay to any dispatcher, which takes the
 // job over (step 4) and launches attempt+1 under a new handle. A message
 // Nak'd with a delay stays in the consumer's ack-pending set, so a job in
-// backoff still occupies one of the MaxAckPending slots.
+// backoff counts toward MaxAckPending; its handler has returned, so it
+// holds no dispatcher slot.
+//
+// A dispatcher that takes a job over after its owner died between the two
+// transitions finds failed_attempt == attempt: it does not record the
+// failure again but decides retry or dead from the recorded error and
+// fail_permanent, as the previous owner would have.
 //
 // Dead letters. When retries are exhausted, or the failure is permanent, the
 // original submission bytes are copied to "jetrun.jobs.dlq.<kind>" (stream
 // JETRUN_DLQ) with headers Jetrun-Reason, Jetrun-Job-Id, Jetrun-Attempts,
-// Jetrun-Stream-Seq and Nats-Msg-Id: <job_id>; then the "dead" event is
-// published and recorded, and the message terminated.
+// Jetrun-Stream-Seq and Nats-Msg-Id: <job_id>; only then is the "dead"
+// event published and recorded, and the message terminated.
+//
+// Max deliveries. A message that JetStream has delivered MaxDeliver (100)
+// times without it being settled (a poison message, or a job left again
+// and again for a node that never comes back) is no longer delivered, and
+// JetStream publishes the advisory
+// "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.JETRUN_JOBS.dispatcher".
+// Every dispatcher subscribes to it in queue group "jetrun-dispatchers"; the
+// one that gets it reads the submission from the stream by its sequence,
+// copies it to the dead-letter stream (Jetrun-Reason "gave up after N
+// deliveries: no dispatcher could settle this submission", Jetrun-Job-Id,
+// Jetrun-Stream-Seq, Nats-Msg-Id; no Jetrun-Attempts), then, unless the
+// record is terminal or belongs to another message, records the job "dead"
+// with that reason (owner "", seq+1) and publishes the "dead" event.
 //
 // Rejections. A submission that can never run (bad JSON, unknown "v", kind
 // mismatch, unknown kind, invalid params or resources, a runtime this
@@ -141,12 +187,19 @@
 // The "running" event. Its seq is the one right after the attempt's
 // "started" event; the dispatcher hands that number to the worker as
 // JETRUN_EVENT_SEQ. A worker that reaches NATS publishes "running" itself
-// as soon as it starts (package progress), and the dispatcher publishes it
-// when the runtime reports the workload running (or, at the latest, when
-// the attempt ends). Both use the same Nats-Msg-Id, so the events stream
-// keeps whichever arrives first and the history stays in order; a core NATS
-// subscriber (nats sub) may see both copies. The worker's progress events
-// carry the same seq and a sub counter from 1.
+// as soon as it connects, before any progress (package progress), and the
+// dispatcher publishes it when the runtime reports the workload running
+// (or, at the latest, when the attempt ends). Both use the same
+// Nats-Msg-Id "<job_id>:<seq>", so the events stream keeps whichever
+// arrives first and drops the other. The worker's progress events carry
+// the same seq and a sub counter from 1. In the stream, and so for every
+// JetStream consumer, a job's events are therefore stored in order: stream
+// order agrees with (seq, sub). The deduplication is the stream's, not core
+// NATS delivery's: a core subscriber (a plain "nats sub") receives every
+// publish, so it may see "running" twice, and any event a new owner
+// re-published after a take-over. Read events through a JetStream consumer
+// (an ordered consumer, "nats sub --new" or "--all", "nats stream view"),
+// or treat Nats-Msg-Id as an event's identity.
 //
 // # Cancellation
 //
@@ -175,11 +228,15 @@
 //     its KV watch while it watches the workload: the workload is stopped
 //     with Runtime.Stop (SIGTERM or equivalent, Config.StopGrace = 10 s,
 //     then kill, returning once it is gone), inspected, and the job recorded
-//     "cancelled" (with the exit code if there is one). A cancel that
-//     arrives before the owner watches (between "accepted" and the launch,
-//     or while it waits out an early-redelivered backoff) is merged into the
-//     launch's CAS and applied as soon as the workload is watched: the
-//     workload is started, then stopped at once.
+//     "cancelled" (with the exit code if there is one). A cancel recorded
+//     before the runtime is asked to Start (between "accepted" and the
+//     launch, or while the owner waits out an early-redelivered backoff) is
+//     honoured without starting anything: launch checks for it before
+//     recording "started" and again before calling Start (a cancel that
+//     races the "started" CAS is merged into it), and the job is recorded
+//     "cancelled" ("cancelled before launch"). Only a cancel that arrives
+//     while Start runs finds a workload, which is stopped as soon as it is
+//     watched.
 //
 // The wish survives restarts: whoever owns the job next reads it from the
 // record. A dispatcher that takes over a job whose record already says
@@ -210,8 +267,10 @@
 // protocol as it is passed. The crash tests run the real dispatcher binary
 // with JETRUN_FAILPOINT=<name>, which makes it kill itself with SIGKILL at
 // that step, and check that a second dispatcher adopts the job without
-// launching it twice and that exactly one terminal event is published. The
-// names:
+// launching it twice, that exactly one terminal event is published and
+// that the history is the expected one. They cover the launch and success
+// path and the failure path (event:failed, record:failed, event:retrying,
+// record:retrying, event:dead). The names:
 //
 //	recorded        the record was created; "accepted" not yet published
 //	accepted        "accepted" published; nothing launched yet
@@ -243,7 +302,9 @@
 //
 // The two queue gauges are read from the shared consumer every 5 s; every
 // dispatcher reports the same cluster-wide values. jetrun_queue_ack_pending
-// includes jobs waiting out a retry backoff.
+// includes jobs waiting out a retry backoff, and is capped by
+// MaxAckPending. jetrun_jobs_active is per dispatcher; summed over its
+// states it is about the number of its Concurrency slots in use.
 //
 // # High availability
 //
@@ -254,28 +315,48 @@
 // takes the job over by CAS and adopts the workload. Cancel and logs
 // requests are served by a queue group, so any dispatcher answers.
 //
-// MaxAckPending (Config.Concurrency) is a property of the shared consumer,
-// so it caps the jobs held by all dispatchers together, not per process;
-// each dispatcher also caps its own handlers at Concurrency. Every
-// dispatcher writes the consumer and stream configuration when it starts,
-// so the last one started sets Concurrency, AckWait, MaxDeliver and the
-// replicas for all: give every dispatcher the same values.
+// Concurrency is per dispatcher: each runs at most Config.Concurrency jobs
+// at once, so two dispatchers at 8 run up to 16. MaxAckPending
+// (Config.MaxAckPending, at least Concurrency) is a property of the shared
+// consumer: it bounds the submissions held by all dispatchers together,
+// running or waiting out a retry backoff; when it is reached no dispatcher
+// gets new submissions, whatever its free slots. Every dispatcher writes
+// the consumer and stream configuration when it starts, so the last one
+// started sets MaxAckPending, AckWait, MaxDeliver and the replicas for
+// all: give every dispatcher the same values of those. Concurrency may
+// differ per dispatcher.
 //
-// Adoption needs the runtime to see the workload: a new owner must serve
-// the job's runtime, and for the local runtime it must run on the same host
-// and state directory. A submission naming a runtime that the dispatcher
-// which fetched it does not serve is rejected, so dispatchers sharing a
-// prefix should serve the same runtimes.
+// Adoption needs the runtime to see the workload. A new owner must serve
+// the job's runtime; one that does not Naks the message with delay AckWait,
+// so that a dispatcher that does can take it. A runtime whose workloads
+// live on one host implements runtimes.NodeLocal (the local runtime: its
+// node is JETRUN_NODE, else the hostname), and the handle records the node
+// (messages.Handle.Node). A dispatcher on another node that takes over a
+// "starting" or "running" job of that runtime Naks it with delay AckWait,
+// for a dispatcher on the workload's node; jobs "queued" or "retrying"
+// launch anywhere. Dispatchers sharing one local state directory must use
+// the same node name. A job whose node never comes back is dead-lettered
+// once its message reaches MaxDeliver (Max deliveries, above). Runtimes
+// that are not node-local have no such limit. A submission naming a
+// runtime that the dispatcher which fetched it does not serve is rejected,
+// so dispatchers sharing a prefix should serve the same runtimes.
 //
 // # Shutdown
 //
 // When Run's context ends the dispatcher stops fetching and reports not
-// ready. Messages fetched but not yet handled are Nak'd at once; handlers
-// waiting for a slot Nak theirs; handlers watching a workload stop watching
-// and Nak their message (no delay), leaving the workload running; handlers
-// waiting out a retry backoff release theirs too. A state change already
-// begun (publish and CAS) is finished, bounded by 30 s, and a cancellation
-// in progress completes. Run returns when every handler has returned. The
-// next dispatcher to receive a released message adopts its job; the
-// workload is never stopped by a shutdown.
+// ready. Since it fetches only into free slots, every message it holds has
+// a handler: handlers watching a workload stop watching and Nak their
+// message (no delay), leaving the workload running; handlers waiting out an
+// early-redelivered retry backoff release theirs too. A state change
+// already begun (publish and CAS) is finished, bounded by 30 s, and a
+// cancellation in progress completes. Run returns when every handler has
+// returned. The next dispatcher to receive a released message adopts its
+// job; the workload is never stopped by a shutdown.
+//
+// # Housekeeping
+//
+// Every hour (and once at start) the dispatcher calls Prune on each of its
+// runtimes that implements runtimes.Pruner (the local runtime), with cutoff
+// now − StreamConfig.JobsMaxAge (7 days): the runtime removes the state it
+// keeps of workloads that finished before then.
 package dispatch

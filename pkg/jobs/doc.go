@@ -103,7 +103,11 @@
 //	JETRUN_RUNTIME    the runtime's name
 //
 // and the NATS connection variables of natsconn.Options.WorkerEnv
-// (NATS_URL, and NATS_PASSWORD, NATS_CREDS_DATA, ... as secrets).
+// (NATS_URL, and NATS_PASSWORD, NATS_CREDS_DATA, ... as secrets). NATS_URL
+// is the dispatcher's own unless cmd/dispatcher's --worker-nats-url
+// (JETRUN_WORKER_NATS_URL) names another address for workers. A worker
+// that reaches NATS publishes its attempt's "running" event under
+// JETRUN_EVENT_SEQ, then its progress events (package progress).
 //
 // # Adding a job kind
 //

@@ -25,7 +25,7 @@ const (
 	EnvKind     = "JETRUN_KIND"
 	EnvAttempt  = "JETRUN_ATTEMPT"
 	EnvPrefix   = "JETRUN_PREFIX"
-	EnvEventSeq = "JETRUN_EVENT_SEQ" // the Seq of the attempt's "started" event
+	EnvEventSeq = "JETRUN_EVENT_SEQ" // the Seq of the attempt's "running" event
 	EnvRuntime  = "JETRUN_RUNTIME"
 )
 

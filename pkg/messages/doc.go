@@ -52,26 +52,35 @@
 // starts late (even after a one-second job ended) reads the history with an
 // ordered consumer delivering all messages of JobEvents(id).
 //
-// Ordering. Lifecycle events are published by the dispatcher that owns the
-// job, numbered by a per-job Seq kept in the job record. Progress events are
-// published by the worker; they carry the Seq of their attempt's "started"
-// event and their own Sub counter from 1. (Seq, Sub) orders a job's history
-// totally; arrival order in the stream may differ (a progress event can land
-// after the "running" event that follows its "started"), so sort by
-// (Seq, Sub) when order matters.
+// Ordering. Lifecycle events are published by dispatchers (normally the
+// job's owner), numbered by a per-job Seq kept in the job record. An
+// attempt's "running" event is published both by the worker, as soon as it
+// connects, and by the dispatcher, under the same Seq (the worker gets it as
+// JETRUN_EVENT_SEQ); the stream keeps whichever arrives first. Progress
+// events are published by the worker after its "running"; they carry the
+// Seq of their attempt's "running" event and their own Sub counter from 1.
+// (Seq, Sub) orders a job's history totally, and the events stream stores
+// a job's events in that order, so a JetStream consumer receives them in
+// order.
 //
 // Deduplication. Each event is published with header Nats-Msg-Id equal to
-// Event.MsgID: "<job_id>:<seq>" or "<job_id>:<seq>.<sub>". A dispatcher
-// that adopts a job after a crash and re-emits an event it cannot prove
-// was published produces the same id, and JetStream drops the copy if it
-// arrives inside the events stream's duplicate window.
+// Event.MsgID: "<job_id>:<seq>" or "<job_id>:<seq>.<sub>". The worker's and
+// the dispatcher's "running" share one id, and a dispatcher that adopts a
+// job after a crash and re-emits an event it cannot prove was published
+// produces the same id: JetStream drops the copy if it arrives inside the
+// events stream's duplicate window. The stream deduplicates, core NATS
+// delivery does not: a plain core subscription receives every publish, so
+// it may see "running", or a re-emitted event, twice. Read events through
+// a JetStream consumer, or treat Nats-Msg-Id as an event's identity.
 //
 // Terminal events. EventType.Terminal reports the four types that end a
 // job: rejected, succeeded, cancelled and dead. Exactly one terminal event
 // is published per job, and no lifecycle event follows it. "failed"
 // is not terminal: it reports one failed attempt and is followed by
-// "retrying" (another attempt comes) or "dead" (none will). A subscriber
-// waiting for a job stops at the first terminal event.
+// "retrying" (another attempt comes) or "dead" (none will). A "failed"
+// event's State is the state the attempt was in ("running", or "starting"
+// when the launch failed): recording a failure does not change the job's
+// state. A subscriber waiting for a job stops at the first terminal event.
 //
 // # Job records
 //
@@ -81,9 +90,14 @@
 // stops touching the job. The record holds the state, the attempt counter
 // (attempts are counted here, not by message redeliveries), the owner, the
 // Seq of the last lifecycle event, the desired state (DesiredCancel makes
-// cancellation durable across restarts) and the runtime Handle, which is
+// cancellation durable across restarts), the runtime Handle, which is
 // written before the runtime is asked to launch so the next owner can find
-// the workload again.
+// the workload again (Handle.Node names the host of a node-local workload,
+// which only a dispatcher on that node adopts), and FailedAttempt and
+// FailPermanent, which let a new owner finish a failure its predecessor
+// recorded without recording it twice. A cancel for a job id not seen yet
+// creates a record in state "queued" with DesiredCancel, msg_seq 0 and no
+// kind, so the job never runs if it is submitted later.
 //
 // # Versioning rules
 //

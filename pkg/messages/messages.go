@@ -268,12 +268,17 @@ func (s State) Valid() bool {
 // Event is one lifecycle or progress event of a job, published to
 // "<prefix>.jobs.events.<job_id>.<type>" on the events stream.
 //
-// Lifecycle events are published by the dispatcher that owns the job, with a
-// per-job Seq kept in the job record and header "Nats-Msg-Id: <job_id>:<seq>",
-// so an event re-emitted after an adoption is not duplicated. Progress events
-// are published by the worker; they carry the Seq of the attempt's "started"
-// event and their own Sub counter (Nats-Msg-Id "<job_id>:<seq>.<sub>"), so
-// (Seq, Sub) orders a job's history totally.
+// Lifecycle events are published by dispatchers (normally the job's owner),
+// with a per-job Seq kept in the job record and header
+// "Nats-Msg-Id: <job_id>:<seq>", so an event re-emitted after an adoption is
+// not duplicated in the stream.
+// The "running" event is also published by the worker when it connects,
+// under the same Seq and Nats-Msg-Id; the stream keeps whichever copy
+// arrives first. Progress events are published by the worker; they carry
+// the Seq of the attempt's "running" event and their own Sub counter from 1
+// (Nats-Msg-Id "<job_id>:<seq>.<sub>"). (Seq, Sub) orders a job's history
+// totally and agrees with the order in the stream. Deduplication is done by
+// the stream: a core NATS subscriber may receive a copy twice.
 type Event struct {
 	V        int               `json:"v"`
 	JobID    string            `json:"job_id"`
@@ -421,7 +426,11 @@ type CancelReply struct {
 	// State is the job's state when the cancel was recorded.
 	State State `json:"state,omitempty"`
 	// Accepted is true when the cancel was recorded (or the job was already
-	// cancelled); false when the job had already finished or is unknown.
+	// cancelled). A job id not known yet is accepted too: a record with
+	// desired "cancel" and state "queued" is created, so the job never runs
+	// if it is submitted later. False when the job had already finished
+	// otherwise, the job id is invalid or the cancel could not be recorded
+	// (Error says why).
 	Accepted bool   `json:"accepted"`
 	Error    string `json:"error,omitempty"`
 }

@@ -10,10 +10,18 @@
 //
 // # Ordering and deduplication
 //
-// A progress event carries the Seq of its attempt's "started" event (handed
-// to the worker as JETRUN_EVENT_SEQ) and its own Sub counter, and is
-// published with Nats-Msg-Id "<job_id>:<seq>.<sub>", so (Seq, Sub) orders a
-// job's history and a retried publish is not duplicated.
+// JETRUN_EVENT_SEQ is the Seq of the attempt's "running" event (the one
+// after "started"). On connecting, FromEnv publishes that "running" event
+// itself, with Nats-Msg-Id "<job_id>:<seq>"; the dispatcher publishes the
+// same event under the same id when its runtime reports the workload
+// running, and the events stream keeps whichever arrives first. The worker
+// publishes it before any progress, so the stream holds "running" before
+// the attempt's progress events. A progress event carries the same Seq and
+// its own Sub counter from 1, and is published with Nats-Msg-Id
+// "<job_id>:<seq>.<sub>", so (Seq, Sub) orders a job's history, in the
+// stream's order, and a retried publish is not duplicated. A core NATS
+// subscriber, which the stream's deduplication does not filter, may see
+// "running" twice.
 package progress
 
 import (

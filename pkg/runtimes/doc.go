@@ -52,15 +52,37 @@
 // reported as TimedOut), and by the dispatcher's watchdog, which calls Stop
 // if the workload outlives started + timeout + 30 s.
 //
+// Two optional interfaces, which the dispatcher detects with a type
+// assertion:
+//
+//   - NodeLocal (Node() string): the runtime's workloads live on one host
+//     and only a runtime instance on that host can inspect, adopt or stop
+//     them (the local runtime; its node is JETRUN_NODE, else the hostname).
+//     The dispatcher writes the node into the handle (Handle.Node) before
+//     Start, and a dispatcher on another node that takes over a "starting"
+//     or "running" job of the runtime leaves it alone: it Naks the message
+//     with a delay of AckWait, for a dispatcher on that node. Instances
+//     sharing one backend state (the local runtime's state directory) must
+//     report the same node. Runtimes whose workloads every dispatcher
+//     reaches through the backend (Kubernetes, AWS Batch) do not implement
+//     it.
+//   - Pruner (Prune(finishedBefore) (int, error)): the runtime keeps state of
+//     finished workloads on its own (the local runtime's state directories).
+//     Every hour, and once at start, the dispatcher calls Prune with
+//     now − StreamConfig.JobsMaxAge (7 days); the runtime removes the state
+//     of workloads that finished before then and returns how many it
+//     removed.
+//
 // # Handles
 //
 // A Handle (= messages.Handle) names one attempt's workload: the runtime's
 // name, the deterministic name HandleName(jobID, attempt) =
-// "jetrun-<job_id>-a<attempt>", and optionally the backend's own id. The
-// dispatcher writes the handle into the job record before it calls Start, so
-// a restarted or different dispatcher finds the workload again with Inspect
-// and re-attaches (adoption); a runtime must therefore find a workload by
-// name alone, from a fresh instance, across process restarts. Runtimes with
+// "jetrun-<job_id>-a<attempt>", optionally the backend's own id, and, for a
+// NodeLocal runtime, the node. The dispatcher writes the handle into the
+// job record before it calls Start, so a restarted or different dispatcher
+// finds the workload again with Inspect and re-attaches (adoption); a
+// runtime must therefore find a workload by name alone, from a fresh
+// instance, across process restarts. Runtimes with
 // stricter naming rules derive their object names from the handle name
 // (Kubernetes: DNS-1123, at most 63 characters; AWS Batch:
 // [A-Za-z0-9_-]{1,128}).
@@ -131,7 +153,9 @@
 //     AWS_BATCH_JOB_DEFINITION), and fails with a message naming the
 //     variable to set.
 //  3. Register it in cmd/dispatcher/runtimes.go:
-//     r.Register(docker.Name, docker.Factory).
+//     r.Register(docker.Name, docker.Factory). Implement NodeLocal only if
+//     a workload can be seen from one host alone, and Pruner only if the
+//     runtime keeps state of finished workloads that nothing else removes.
 //  4. Run runtimetest.Run from the package's tests, with Reopen and
 //     CheckGone, against a real backend (or an in-process server speaking
 //     its protocol); add runtime-specific tests (naming, labels, secrets

@@ -8,8 +8,8 @@
 // launched it and its terminal's signals. The supervisor starts the worker
 // in a process group of its own, enforces the deadline, and writes the exit
 // status to the workload's state directory when the worker ends. A
-// restarted dispatcher, or another dispatcher on the same host, finds the
-// workload again from that directory alone.
+// restarted dispatcher, or another dispatcher on the same host sharing the
+// directory, finds the workload again from that directory alone.
 //
 //	rt, err := local.New(local.Config{Dir: dir, WorkerBin: "/usr/local/bin/worker"}, log)
 //
@@ -28,6 +28,10 @@
 //	                    cmd/dispatcher: <--data-dir>/local
 //	JETRUN_LOCAL_GRACE  10s                                       at the job's timeout: time between SIGTERM
 //	                                                              and SIGKILL (a Go duration)
+//	JETRUN_NODE         the hostname                              this host's node name, written into every
+//	                                                              handle (Config.Node); the same for all
+//	                                                              dispatchers sharing the state directory,
+//	                                                              different on every host
 //
 // New resolves WORKER_BIN with exec.LookPath to an absolute path and fails
 // if it cannot be found. cmd/dispatcher sets JETRUN_LOCAL_DIR to
@@ -111,11 +115,24 @@
 // polls Inspect (every 20 ms, growing to 250 ms) until the workload is done. Logs reads output.log; Follow polls it every 100 ms
 // until Inspect reports the workload done.
 //
-// State is local to the host: another host's dispatcher sees not_found.
-// Adoption therefore works across restarts on one host (or between
-// dispatchers sharing the host and the directory), not across hosts.
-// Directories are not removed automatically; Runtime.Prune(cutoff) removes
-// those of workloads that finished before cutoff.
+// State is local to the host: another host's dispatcher would see
+// not_found. The runtime therefore implements runtimes.NodeLocal: Node
+// returns JETRUN_NODE (else the hostname), and Start writes it into the
+// handle (Handle.Node), as the dispatcher does when it records the handle.
+// A dispatcher on another node that takes over a "starting" or "running"
+// job of this runtime does not inspect it; it Naks the message with a delay
+// of AckWait, for a dispatcher on the job's node. Adoption therefore works
+// across restarts on one node (or between dispatchers sharing the host, the
+// directory and the node name), not across hosts; dispatchers sharing one
+// state directory must use the same node name. Queued and retrying jobs
+// have no workload yet and launch on any node.
+//
+// The runtime also implements runtimes.Pruner: Prune(cutoff) removes the
+// directories of workloads whose exit.json records a finish before cutoff
+// (directories without exit.json are kept) and returns how many it removed.
+// The dispatcher calls it every hour, and once at start, with cutoff
+// now − 7 days (dispatch.StreamConfig.JobsMaxAge), so state directories
+// are kept as long as the submissions.
 //
 // # Testing
 //
