@@ -103,7 +103,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.StringVar(&c.devListen, "dev-nats-listen", envOr(getenv, "JETRUN_DEV_NATS_LISTEN", "127.0.0.1:4222"), "address of the embedded NATS server with --dev (env JETRUN_DEV_NATS_LISTEN)")
 	fs.StringVar(&c.prefix, "prefix", envOr(getenv, "JETRUN_PREFIX", messages.DefaultPrefix), "subject prefix; streams are <PREFIX>_JOBS etc. (env JETRUN_PREFIX)")
 	fs.StringVar(&c.runtimes, "runtime", envOr(getenv, "RUNTIME_BACKEND", "local"), "runtime(s) to run jobs on, comma-separated; the first is the default (env RUNTIME_BACKEND)")
-	fs.IntVar(&c.concurrency, "concurrency", intEnv("JETRUN_CONCURRENCY", 8), "maximum jobs running at once, shared by all dispatchers on the queue (env JETRUN_CONCURRENCY)")
+	fs.IntVar(&c.concurrency, "concurrency", intEnv("JETRUN_CONCURRENCY", 8), "jobs this dispatcher runs at once (env JETRUN_CONCURRENCY)")
 	fs.DurationVar(&c.ackWait, "ack-wait", durEnv("JETRUN_ACK_WAIT", time.Minute), "redeliver a job to another dispatcher after this long without a heartbeat (env JETRUN_ACK_WAIT)")
 	fs.IntVar(&c.maxRetries, "max-retries", intEnv("MAX_RETRIES", 3), "default retries of a failed job, 0-20 (env MAX_RETRIES)")
 	fs.DurationVar(&c.jobTimeout, "job-timeout", durEnv("JOB_TIMEOUT", 0), "replace every kind's default timeout; a job's own timeout still wins (env JOB_TIMEOUT)")
@@ -221,7 +221,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 In another terminal:
   NATS_URL=%[1]s submit smoke --wait
   NATS_URL=%[1]s submit watch --all
-  nats --server %[1]s sub '%[6]s'
+  nats --server %[1]s sub --new '%[6]s'
 
 `, srv.ClientURL(), filepath.Join(dataDir, "nats"), c.runtimes, rtEnv("JETRUN_LOCAL_DIR"), c.httpAddr, names.EventsWildcard())
 	}
@@ -287,6 +287,7 @@ In another terminal:
 		Log:            log,
 		Metrics:        metrics,
 		Failpoint:      failpoint(getenv("JETRUN_FAILPOINT"), log),
+		Version:        version,
 	})
 	if err != nil {
 		return err

@@ -62,6 +62,7 @@ commands:
   watch      follow a job's events (history first), or all jobs' with --all
   cancel     cancel a job
   logs       print a job's output
+  dispatchers  list the live dispatchers, their runtimes and load
 
 Run 'submit <command> --help' for its flags.
 Exit codes: 0 success, 1 job failed, 2 usage, 3 job cancelled, 4 other error.
@@ -123,7 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cmds := map[string]func(context.Context, []string) int{
 		"smoke": a.smoke, "job": a.job, "status": a.status, "list": a.list,
-		"watch": a.watch, "cancel": a.cancel, "logs": a.logs,
+		"watch": a.watch, "cancel": a.cancel, "logs": a.logs, "dispatchers": a.dispatchers,
 	}
 	switch args[0] {
 	case "help", "-h", "--help":
@@ -568,6 +569,35 @@ func (a *app) logs(ctx context.Context, args []string) int {
 	defer nc.Close()
 	if err := c.Logs(ctx, id, client.LogsOptions{Follow: *follow, Attempt: *attempt}, a.stdout); err != nil {
 		return a.fail(err)
+	}
+	return exitOK
+}
+
+func (a *app) dispatchers(ctx context.Context, args []string) int {
+	fs := a.flags("dispatchers")
+	if code, ok := a.parse(fs, args); !ok {
+		return code
+	}
+	nc, c, err := a.connect()
+	if err != nil {
+		return a.fail(err)
+	}
+	defer nc.Close()
+	ds, err := c.Dispatchers(ctx)
+	if err != nil {
+		return a.fail(err)
+	}
+	if a.output == "json" {
+		if ds == nil {
+			ds = []messages.Dispatcher{}
+		}
+		a.printJSON(ds)
+		return exitOK
+	}
+	fmt.Fprintf(a.stdout, "%-28s %-20s %-8s %-24s %s\n", "DISPATCHER", "HOST", "RUNNING", "RUNTIMES (DEFAULT)", "UP")
+	for _, d := range ds {
+		fmt.Fprintf(a.stdout, "%-28s %-20s %-8s %-24s %s\n", d.ID, oneLine(d.Host, 20), fmt.Sprintf("%d/%d", d.Running, d.Concurrency),
+			strings.Join(d.Runtimes, ",")+" ("+d.Default+")", time.Since(d.Started).Round(time.Second))
 	}
 	return exitOK
 }

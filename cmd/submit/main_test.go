@@ -59,7 +59,15 @@ func devDispatcher(t *testing.T) string {
 	for sc.Scan() {
 		if m := re.FindStringSubmatch(sc.Text()); m != nil {
 			go io.Copy(io.Discard, stdout)
-			return m[1]
+			// Ready once it has announced itself.
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) {
+				if r := submit(t, context.Background(), m[1], "dispatchers", "--output", "json"); r.code == exitOK && r.stdout != "[]\n" {
+					return m[1]
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			t.Fatalf("dispatcher --dev never became ready; stderr:\n%s", stderr.String())
 		}
 	}
 	t.Fatalf("dispatcher --dev printed no NATS URL; stderr:\n%s", stderr.String())
@@ -186,6 +194,16 @@ func TestSubmitAgainstDevDispatcher(t *testing.T) {
 		}
 		if r.code != exitOK || strings.Contains(r.stderr, "s3cret") {
 			t.Fatalf("watch exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
+	t.Run("dispatchers", func(t *testing.T) {
+		r := submit(t, ctx, url, "dispatchers", "--output", "json")
+		var ds []messages.Dispatcher
+		if r.code != exitOK || json.Unmarshal([]byte(r.stdout), &ds) != nil || len(ds) != 1 || ds[0].Default != "local" {
+			t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+		}
+		if r := submit(t, ctx, url, "dispatchers"); r.code != exitOK || !strings.Contains(r.stdout, "local (local)") {
+			t.Fatalf("exit %d:\n%s", r.code, r.stdout)
 		}
 	})
 	t.Run("usage", func(t *testing.T) {

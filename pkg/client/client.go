@@ -332,6 +332,35 @@ func (c *Client) Cancel(ctx context.Context, jobID, reason string) (messages.Can
 	return r, nil
 }
 
+// Dispatchers lists the live dispatchers: their runtimes, kinds, capacity
+// and load, as each announced itself in the last few seconds.
+func (c *Client) Dispatchers(ctx context.Context) ([]messages.Dispatcher, error) {
+	kv, err := c.js.KeyValue(ctx, c.names.DispatchersBucket())
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("bucket %s: %w", c.names.DispatchersBucket(), ErrNoDispatcher)
+	}
+	if err != nil {
+		return nil, err
+	}
+	lister, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []messages.Dispatcher
+	for key := range lister.Keys() {
+		e, err := kv.Get(ctx, key)
+		if err != nil {
+			continue
+		}
+		var d messages.Dispatcher
+		if json.Unmarshal(e.Value(), &d) == nil {
+			out = append(out, d)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
 // LogsOptions select Logs.
 type LogsOptions struct {
 	Follow  bool

@@ -73,6 +73,8 @@ type Config struct {
 	Log zerolog.Logger
 	// Metrics, if set, receives the dispatcher's metrics.
 	Metrics *Metrics
+	// Version is announced in the dispatchers bucket.
+	Version string
 	// Failpoint, if set, is called at each step of the lifecycle protocol
 	// with the step's name (see the package documentation). Crash tests use
 	// it to kill a dispatcher at an exact step; it is nil in production.

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +26,7 @@ type Dispatcher struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	kv    jetstream.KeyValue
+	peers jetstream.KeyValue // live dispatchers' announcements
 	cons  jetstream.Consumer
 	log   zerolog.Logger
 	names messages.Names
@@ -118,6 +122,18 @@ func (d *Dispatcher) Provision(ctx context.Context) error {
 		return fmt.Errorf("create bucket %s: %w", d.names.StateBucket(), err)
 	}
 	d.kv = kv
+	peers, err := d.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      d.names.DispatchersBucket(),
+		Description: "jetrun live dispatchers (entries expire when not refreshed)",
+		History:     1,
+		TTL:         announceTTL,
+		Storage:     jetstream.MemoryStorage,
+		Replicas:    s.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", d.names.DispatchersBucket(), err)
+	}
+	d.peers = peers
 	if _, err := d.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      d.names.UploadsBucket(),
 		Description: "jetrun uploaded job inputs",
@@ -183,6 +199,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	go d.watchQueue(ctx)
 	go d.janitor(ctx)
+	announced := make(chan struct{})
+	go func() { defer close(announced); d.announce(ctx) }()
 	d.ready.Store(true)
 	d.log.Info().Int("concurrency", d.cfg.Concurrency).Str("runtime", d.cfg.DefaultRuntime).
 		Str("stream", d.names.JobsStream()).Msg("dispatcher consuming")
@@ -190,6 +208,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.ready.Store(false)
 	close(d.quit)
 	d.wg.Wait()
+	<-announced
 	d.log.Info().Msg("dispatcher stopped; running workloads left for the next owner")
 	return nil
 }
@@ -272,6 +291,69 @@ func (d *Dispatcher) janitor(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// announceTTL is how long a dispatcher's announcement outlives its last
+// refresh (every announceTTL/3).
+const announceTTL = 15 * time.Second
+
+// announce keeps this dispatcher's entry in the dispatchers bucket fresh
+// until ctx ends, then deletes it.
+func (d *Dispatcher) announce(ctx context.Context) {
+	started := time.Now().UTC()
+	var rts []string
+	for name := range d.cfg.Runtimes {
+		rts = append(rts, name)
+	}
+	sort.Strings(rts)
+	host, _ := os.Hostname()
+	t := time.NewTicker(announceTTL / 3)
+	defer t.Stop()
+	for {
+		d.mu.Lock()
+		running := len(d.live)
+		d.mu.Unlock()
+		info := messages.Dispatcher{V: messages.Version, ID: d.cfg.ID, Host: host, Version: d.cfg.Version,
+			Runtimes: rts, Default: d.cfg.DefaultRuntime, Kinds: d.cfg.Kinds.Names(),
+			Concurrency: d.cfg.Concurrency, Running: running, Started: started, Updated: time.Now().UTC()}
+		b, _ := json.Marshal(info)
+		pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := d.peers.Put(pctx, d.cfg.ID, b); err != nil && ctx.Err() == nil {
+			d.log.Warn().Err(err).Msg("announce")
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			d.peers.Delete(pctx, d.cfg.ID)
+			cancel()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// peersServing lists the other live dispatchers that run runtime name.
+func (d *Dispatcher) peersServing(ctx context.Context, name string) []string {
+	lister, err := d.peers.ListKeys(ctx)
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for key := range lister.Keys() {
+		if key == d.cfg.ID {
+			continue
+		}
+		e, err := d.peers.Get(ctx, key)
+		if err != nil {
+			continue
+		}
+		var info messages.Dispatcher
+		if json.Unmarshal(e.Value(), &info) == nil && slices.Contains(info.Runtimes, name) {
+			ids = append(ids, key)
+		}
+	}
+	return ids
 }
 
 // watchQueue refreshes the queue-depth gauges.

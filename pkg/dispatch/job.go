@@ -221,12 +221,12 @@ func (j *job) run() settlement {
 	if err == nil {
 		_, err = d.cfg.Kinds.Prepare(&j.sub, jobs.Options{Timeout: d.cfg.JobTimeout})
 	}
-	if err == nil {
-		j.rt, j.rec.Runtime, err = d.runtimeFor(sub.Runtime)
-	}
 	j.log = d.log.With().Str("job_id", j.id).Str("kind", sub.Kind).Uint64("stream_seq", seq).Logger()
 	if err != nil {
 		return j.reject(err)
+	}
+	if j.rt, j.rec.Runtime, err = d.runtimeFor(sub.Runtime); err != nil {
+		return j.notServed(err)
 	}
 
 	maxRetries := d.cfg.MaxRetries
@@ -258,6 +258,26 @@ func (j *job) run() settlement {
 	default:
 		return transient(fmt.Errorf("create job record: %w", err))
 	}
+}
+
+// notServed handles a submission for a runtime this dispatcher does not
+// run: another live dispatcher that runs it gets it (the message is
+// redelivered); a job already under way waits for one to come back; a new
+// job that no live dispatcher can run is rejected at once, naming the
+// runtimes that are served.
+func (j *job) notServed(cause error) settlement {
+	d := j.d
+	ctx, cancel := opCtx()
+	defer cancel()
+	if peers := d.peersServing(ctx, j.rec.Runtime); len(peers) > 0 {
+		j.log.Debug().Strs("peers", peers).Msg("runtime served by another dispatcher: passing the job on")
+		return nak(200 * time.Millisecond)
+	}
+	if rec, _, err := d.getRecord(ctx, j.id); err == nil && !rec.State.Terminal() && rec.MsgSeq == j.meta.Sequence.Stream {
+		j.log.Warn().Str("runtime", j.rec.Runtime).Msg("no live dispatcher runs this job's runtime: waiting for one")
+		return nak(d.cfg.AckWait)
+	}
+	return j.reject(fmt.Errorf("%w; no live dispatcher runs it", cause))
 }
 
 // takeOver handles a message whose job already has a record: a duplicate,
@@ -386,7 +406,7 @@ func (j *job) launch() settlement {
 		return j.cancelled(nil, "cancelled before launch")
 	}
 	attempt := j.rec.Attempt + 1
-	h := runtimes.Handle{Runtime: j.rt.Name(), Name: runtimes.HandleName(j.id, attempt)}
+	h := runtimes.Handle{Runtime: j.rec.Runtime, Name: runtimes.HandleName(j.id, attempt)}
 	if nl, ok := j.rt.(runtimes.NodeLocal); ok {
 		h.Node = nl.Node()
 	}
@@ -424,7 +444,7 @@ func (j *job) spec() (runtimes.Spec, error) {
 		// The attempt's "running" event takes the sequence after "started";
 		// the worker may publish it first (see markRunning).
 		jobs.EnvEventSeq: strconv.FormatUint(j.rec.Seq+1, 10),
-		jobs.EnvRuntime:  j.rt.Name(),
+		jobs.EnvRuntime:  j.rec.Runtime,
 	})
 	secrets := map[string]string{}
 	maps.Copy(secrets, d.cfg.WorkerSecrets)

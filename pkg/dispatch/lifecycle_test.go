@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/runtimes"
+	"github.com/jetrun/jetrun/pkg/runtimes/local"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
 )
 
 // (a) A job published as raw JSON with plain nats.go runs, and its events
@@ -247,5 +250,45 @@ func TestMaxDeliveriesDeadLetters(t *testing.T) {
 	s, _ := e.js.Stream(context.Background(), e.names.DLQStream())
 	if m, err := s.GetLastMsgForSubject(context.Background(), e.names.DLQSubject("smoke")); err != nil || m.Header.Get(messages.HeaderJobID) != "orphan" {
 		t.Fatalf("dead letter: %v %v", m, err)
+	}
+}
+
+// Dispatchers running different runtimes share one queue: a job goes to a
+// dispatcher that runs its runtime, and a job for a runtime nobody runs is
+// rejected at once, saying so.
+func TestMixedRuntimesShareTheQueue(t *testing.T) {
+	e := setup(t)
+	e.start(e.config()) // runs "local"
+	alt, err := local.New(local.Config{Dir: t.TempDir(), WorkerBin: workerBin}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config()
+	cfg.ID = "alt-dispatcher"
+	cfg.Runtimes = map[string]runtimes.Runtime{"alt": alt}
+	e.start(cfg)
+	waitFor(t, 10*time.Second, func() bool {
+		kv, err := e.js.KeyValue(context.Background(), e.names.DispatchersBucket())
+		if err != nil {
+			return false
+		}
+		keys, _ := kv.Keys(context.Background())
+		return len(keys) == 2
+	})
+	for i := range 4 {
+		id := "alt-" + strconv.Itoa(i)
+		e.submit(id, "smoke", `{}`, `,"runtime":"alt"`)
+		evs := e.events(id, 30*time.Second)
+		if last := evs[len(evs)-1]; last.Type != messages.EventSucceeded || last.Runtime != "alt" {
+			t.Fatalf("%s: events = %v, last %+v", id, types(evs), last)
+		}
+		if rec := e.record(id); rec.Owner != "alt-dispatcher" || rec.Handle.Runtime != "alt" {
+			t.Fatalf("%s ran on %s (%+v)", id, rec.Owner, rec.Handle)
+		}
+	}
+	e.submit("nowhere", "smoke", `{}`, `,"runtime":"kubernetes"`)
+	evs := e.events("nowhere", 30*time.Second)
+	if last := evs[len(evs)-1]; last.Type != messages.EventRejected || !strings.Contains(last.Error, "no live dispatcher runs it") {
+		t.Fatalf("events = %v, last %+v", types(evs), last)
 	}
 }

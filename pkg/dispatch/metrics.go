@@ -19,7 +19,8 @@ type Metrics struct {
 	// QueueDepth is the number of submissions not yet delivered to any
 	// dispatcher (the consumer's pending count).
 	QueueDepth prometheus.Gauge
-	// AckPending is the number of submissions held by dispatchers.
+	// AckPending is the number of submissions held by dispatchers, running
+	// or waiting out a retry backoff.
 	AckPending prometheus.Gauge
 	// Duplicates counts submissions dropped because their job id already
 	// had a record.
@@ -46,7 +47,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "jetrun_queue_depth", Help: "Submissions waiting for a dispatcher.",
 		}),
 		AckPending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "jetrun_queue_ack_pending", Help: "Submissions held by dispatchers (running or launching).",
+			Name: "jetrun_queue_ack_pending", Help: "Submissions held by dispatchers: running, launching or waiting out a retry backoff.",
 		}),
 		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jetrun_duplicate_submissions_total", Help: "Submissions dropped because their job id was already recorded.",

@@ -68,14 +68,14 @@ var (
 		JobID:    "job-123",
 		Seq:      5,
 		Type:     messages.EventFailed,
-		State:    messages.StateRetrying,
+		State:    messages.StateRunning,
 		Kind:     "smoke",
 		Attempt:  1,
 		Time:     t1,
 		Runtime:  "local",
 		Handle:   "jetrun-job-123-a1",
-		Message:  "attempt 1 of 4 failed",
-		Error:    "worker exited with code 1",
+		Message:  "attempt 1 failed",
+		Error:    "exit code 1",
 		ExitCode: ptr(1),
 	}
 
@@ -89,7 +89,7 @@ var (
 		Attempt: 1,
 		Time:    t1,
 		Runtime: "local",
-		Error:   "worker exited with code 1",
+		Error:   "exit code 1",
 		Retry: &messages.Retry{
 			NextAttempt: 2,
 			Delay:       30 * time.Second,

@@ -418,6 +418,22 @@ func DecodeRecord(data []byte) (Record, error) {
 	return r, nil
 }
 
+// Dispatcher is a live dispatcher's announcement, the value of key <id> in
+// the dispatchers bucket, refreshed every few seconds while it runs.
+type Dispatcher struct {
+	V           int       `json:"v"`
+	ID          string    `json:"id"`
+	Host        string    `json:"host,omitempty"`
+	Version     string    `json:"version,omitempty"`
+	Runtimes    []string  `json:"runtimes"`
+	Default     string    `json:"default_runtime"`
+	Kinds       []string  `json:"kinds"`
+	Concurrency int       `json:"concurrency"`
+	Running     int       `json:"running"`
+	Started     time.Time `json:"started"`
+	Updated     time.Time `json:"updated"`
+}
+
 // CancelReply answers a cancel request on "<prefix>.jobs.cancel.<job_id>".
 // The request body may be empty or {"reason":"..."}.
 type CancelReply struct {

@@ -120,6 +120,11 @@ func (n Names) DLQStream() string { return n.upper() + "_DLQ" }
 // StateBucket names the job-record KV bucket, "JETRUN_STATE" for the default prefix.
 func (n Names) StateBucket() string { return n.upper() + "_STATE" }
 
+// DispatchersBucket names the KV bucket where live dispatchers announce
+// themselves (key: dispatcher id), "JETRUN_DISPATCHERS". Entries expire when
+// a dispatcher stops refreshing them.
+func (n Names) DispatchersBucket() string { return n.upper() + "_DISPATCHERS" }
+
 // UploadsBucket names the object store for uploaded inputs, "JETRUN_UPLOADS".
 func (n Names) UploadsBucket() string { return n.upper() + "_UPLOADS" }
 

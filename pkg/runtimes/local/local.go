@@ -91,7 +91,8 @@ func New(cfg Config, log zerolog.Logger) (*Runtime, error) {
 
 // Factory opens the local runtime from WORKER_BIN (default: "worker" beside
 // the running executable, else on PATH), JETRUN_LOCAL_DIR (default
-// $XDG_STATE_HOME or ~/.local/state, then jetrun/local) and JETRUN_LOCAL_GRACE.
+// $XDG_STATE_HOME or ~/.local/state, then jetrun/local), JETRUN_LOCAL_GRACE
+// and JETRUN_NODE (default: the hostname).
 func Factory(getenv func(string) string, log zerolog.Logger) (runtimes.Runtime, error) {
 	cfg := Config{Dir: getenv("JETRUN_LOCAL_DIR"), WorkerBin: getenv("WORKER_BIN"), Node: getenv("JETRUN_NODE")}
 	if cfg.WorkerBin == "" {
@@ -159,7 +160,6 @@ type specFile struct {
 // Start implements runtimes.Runtime.
 func (r *Runtime) Start(ctx context.Context, spec runtimes.Spec) (runtimes.Handle, error) {
 	h := spec.Handle
-	h.Runtime = Name
 	h.Node = r.cfg.Node
 	dir, err := r.Dir(h)
 	if err != nil {
