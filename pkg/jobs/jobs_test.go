@@ -1,0 +1,84 @@
+package jobs_test
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jetrun/jetrun/pkg/jobs"
+	"github.com/jetrun/jetrun/pkg/messages"
+)
+
+func TestRegistry(t *testing.T) {
+	if _, err := jobs.NewRegistry(jobs.Smoke{}, jobs.Smoke{}); err == nil {
+		t.Fatal("a duplicate kind was accepted")
+	}
+	r := jobs.Builtin()
+	if !slices.Equal(r.Names(), []string{"smoke"}) {
+		t.Fatalf("builtin kinds = %v", r.Names())
+	}
+	if _, err := r.Lookup("frobnicate"); !errors.Is(err, jobs.ErrUnknownKind) || !strings.Contains(err.Error(), "smoke") {
+		t.Fatalf("Lookup(unknown) = %v: want ErrUnknownKind listing the known kinds", err)
+	}
+}
+
+func TestPrepareResources(t *testing.T) {
+	r := jobs.Builtin()
+	sub := func(res messages.Resources) *messages.Submission {
+		return &messages.Submission{V: 1, Kind: "smoke", Params: json.RawMessage(`{}`), Resources: res}
+	}
+	for _, tc := range []struct {
+		name string
+		res  messages.Resources
+		opts jobs.Options
+		want jobs.Resources
+	}{
+		{"kind defaults", messages.Resources{}, jobs.Options{}, jobs.Resources{CPUMilli: 100, MemoryBytes: 64 << 20, Timeout: 5 * time.Minute}},
+		{"JOB_TIMEOUT replaces the kind's", messages.Resources{}, jobs.Options{Timeout: time.Hour}, jobs.Resources{CPUMilli: 100, MemoryBytes: 64 << 20, Timeout: time.Hour}},
+		{"the job's own win", messages.Resources{CPU: "2", Memory: "4Gi", Timeout: "90s"}, jobs.Options{Timeout: time.Hour},
+			jobs.Resources{CPUMilli: 2000, MemoryBytes: 4 << 30, Timeout: 90 * time.Second}},
+		{"partial override", messages.Resources{CPU: "250m"}, jobs.Options{}, jobs.Resources{CPUMilli: 250, MemoryBytes: 64 << 20, Timeout: 5 * time.Minute}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := r.Prepare(sub(tc.res), tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Resources != tc.want {
+				t.Fatalf("resources = %v, want %v", p.Resources, tc.want)
+			}
+		})
+	}
+}
+
+func TestSmokeParams(t *testing.T) {
+	r := jobs.Builtin()
+	for _, tc := range []struct {
+		params string
+		want   []string // command, or nil for an error
+		errHas string
+	}{
+		{`{}`, []string{"smoke"}, ""},
+		{`{"sleep":"2s","message":"hi","progress":3,"exit_code":4,"fail_attempts":1,"ignore_sigterm":true,"output_lines":2}`,
+			[]string{"smoke", "--sleep=2s", "--message=hi", "--progress=3", "--exit-code=4", "--fail-attempts=1", "--ignore-sigterm", "--output-lines=2"}, ""},
+		{`{"sleep":"forever"}`, nil, "sleep"},
+		{`{"exit_code":256}`, nil, "exit_code 256"},
+		{`{"progress":-1}`, nil, "progress"},
+		{`{"slep":"1s"}`, nil, "unknown field"},
+		{`{"message":` + strings.Repeat(`"x`, 1) + strings.Repeat("x", 5000) + `"}`, nil, "message"},
+	} {
+		p, err := r.Prepare(&messages.Submission{V: 1, Kind: "smoke", Params: json.RawMessage(tc.params)}, jobs.Options{})
+		if tc.want == nil {
+			if !errors.Is(err, jobs.ErrInvalidParams) || !strings.Contains(err.Error(), tc.errHas) {
+				t.Errorf("params %.60s: err = %v, want ErrInvalidParams mentioning %q", tc.params, err, tc.errHas)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(p.Command, tc.want) {
+			t.Errorf("params %s: command = %v, %v; want %v", tc.params, p.Command, err, tc.want)
+		}
+	}
+}
