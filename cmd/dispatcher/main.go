@@ -151,6 +151,8 @@ func newLogger(format, level string, w io.Writer) (zerolog.Logger, error) {
 	default:
 		return zerolog.Nop(), fmt.Errorf("--log-format %q: want auto, json or console", format)
 	}
+	// zerolog keeps its time format in a package variable; main owns it.
+	zerolog.TimeFieldFormat = time.RFC3339Nano
 	if console {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
 	}
