@@ -374,38 +374,48 @@ func (c *Client) Logs(ctx context.Context, jobID string, o LogsOptions, w io.Wri
 		return fmt.Errorf("%w: job id %q", messages.ErrInvalid, jobID)
 	}
 	inbox := c.nc.NewInbox()
-	ch := make(chan *nats.Msg, 256)
-	sub, err := c.nc.ChanSubscribe(inbox, ch)
+	sub, err := c.nc.SubscribeSync(inbox)
 	if err != nil {
 		return err
 	}
 	defer sub.Unsubscribe()
-	sub.SetPendingLimits(-1, 256<<20)
+	// Logs arrive as fast as the dispatcher reads them: buffer generously
+	// rather than drop chunks.
+	if err := sub.SetPendingLimits(-1, 512<<20); err != nil {
+		return err
+	}
 	body, _ := json.Marshal(messages.LogsRequest{Follow: o.Follow, Attempt: o.Attempt})
 	if err := c.nc.PublishRequest(c.names.LogsSubject(jobID), inbox, body); err != nil {
 		return err
 	}
-	first := time.NewTimer(10 * time.Second)
-	defer first.Stop()
+	first := true
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-first.C:
-			return fmt.Errorf("logs %s: %w", jobID, ErrNoDispatcher)
-		case m := <-ch:
-			first.Stop()
-			if e := m.Header.Get(messages.HeaderError); e != "" {
-				return fmt.Errorf("logs %s: %s", jobID, e)
+		mctx, cancel := ctx, context.CancelFunc(func() {})
+		if first {
+			mctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		}
+		m, err := sub.NextMsgWithContext(mctx)
+		cancel()
+		if err != nil {
+			if first && ctx.Err() == nil {
+				return fmt.Errorf("logs %s: %w", jobID, ErrNoDispatcher)
 			}
-			if len(m.Data) > 0 {
-				if _, err := w.Write(m.Data); err != nil {
-					return err
-				}
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				return fmt.Errorf("logs %s: output lost (reader too slow): %w", jobID, err)
 			}
-			if m.Header.Get(messages.HeaderEOF) != "" {
-				return nil
+			return err
+		}
+		first = false
+		if e := m.Header.Get(messages.HeaderError); e != "" {
+			return fmt.Errorf("logs %s: %s", jobID, e)
+		}
+		if len(m.Data) > 0 {
+			if _, err := w.Write(m.Data); err != nil {
+				return err
 			}
+		}
+		if m.Header.Get(messages.HeaderEOF) != "" {
+			return nil
 		}
 	}
 }

@@ -196,3 +196,33 @@ func TestCrashOnFailurePathIsAdopted(t *testing.T) {
 		})
 	}
 }
+
+// A dispatcher killed after launching, before it recorded "running": the
+// worker has published "running" itself. A cancel then handled by the next
+// owner must still be announced (it must not reuse the running event's
+// sequence, which the stream would drop as a duplicate).
+func TestCrashAfterLaunchThenCancelIsAnnounced(t *testing.T) {
+	e := setup(t)
+	cmd := e.startProcess("launched")
+	e.submit("crash-cancel", "smoke", `{"sleep":"5m"}`, "")
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("dispatcher never reached step launched")
+	}
+	waitFor(t, 20*time.Second, func() bool { return slices.Contains(types(e.allEvents("crash-cancel")), "running") })
+	e.start(e.config()) // adopts once the dead owner's message is redelivered
+	if r := e.cancel("crash-cancel"); !r.Accepted {
+		t.Fatalf("cancel = %+v", r)
+	}
+	evs := e.events("crash-cancel", 60*time.Second)
+	if got := types(evs); !slices.Equal(got, []string{"accepted", "started", "running", "cancelled"}) {
+		t.Fatalf("events = %v", got)
+	}
+	if !groupGone(e.workerGroup("crash-cancel", 1)) {
+		t.Fatal("workload still running after cancel")
+	}
+}

@@ -197,6 +197,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	defer advSub.Unsubscribe()
 
+	// Ready means the request subscriptions are live at the server.
+	if err := d.nc.FlushTimeout(10 * time.Second); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+
 	go d.watchQueue(ctx)
 	go d.janitor(ctx)
 	announced := make(chan struct{})
@@ -393,6 +398,18 @@ func (d *Dispatcher) forwardRecords(w jetstream.KeyWatcher) {
 			continue
 		}
 		j.notify(rec)
+	}
+	if !d.quitting() {
+		d.log.Error().Msg("job record watcher stopped: cancels reach running jobs only through their periodic record check now")
+	}
+}
+
+func (d *Dispatcher) quitting() bool {
+	select {
+	case <-d.quit:
+		return true
+	default:
+		return false
 	}
 }
 

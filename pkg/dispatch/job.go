@@ -110,7 +110,7 @@ func (j *job) register() {
 func (j *job) cancelRequested() bool {
 	select {
 	case rec := <-j.updates:
-		if rec.Owner == j.d.cfg.ID && rec.MsgSeq == j.rec.MsgSeq && rec.Desired == messages.DesiredCancel {
+		if rec.Owner == j.d.cfg.ID && rec.Delivery == j.rec.Delivery && rec.MsgSeq == j.rec.MsgSeq && rec.Desired == messages.DesiredCancel {
 			j.rec.Desired = rec.Desired
 		}
 	default:
@@ -137,7 +137,12 @@ func (j *job) notify(rec messages.Record) {
 // handle runs the lifecycle protocol for one delivered message.
 func (d *Dispatcher) handle(m jetstream.Msg) {
 	stop := d.heartbeat(m)
-	defer stop()
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
 	j := &job{d: d, msg: m, log: d.log, updates: make(chan messages.Record, 1)}
 	meta, err := m.Metadata()
 	if err != nil {
@@ -147,6 +152,10 @@ func (d *Dispatcher) handle(m jetstream.Msg) {
 	}
 	j.meta = meta
 	s := j.run()
+	// No heartbeat may reach the server after the settlement: a late
+	// InProgress would turn a short retry backoff into a whole AckWait.
+	stop()
+	stopped = true
 	d.settle(j, s)
 	if j.id != "" {
 		d.mu.Lock()
@@ -163,7 +172,9 @@ func (d *Dispatcher) handle(m jetstream.Msg) {
 // while its dispatcher lives.
 func (d *Dispatcher) heartbeat(m jetstream.Msg) (stop func()) {
 	done := make(chan struct{})
+	exited := make(chan struct{})
 	go func() {
+		defer close(exited)
 		t := time.NewTicker(d.cfg.AckWait / 3)
 		defer t.Stop()
 		for {
@@ -177,7 +188,7 @@ func (d *Dispatcher) heartbeat(m jetstream.Msg) (stop func()) {
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() { close(done); <-exited }
 }
 
 func (d *Dispatcher) setActive() {
@@ -235,7 +246,7 @@ func (j *job) run() settlement {
 	}
 	now := time.Now().UTC()
 	rec := messages.Record{V: messages.Version, JobID: j.id, Kind: sub.Kind, Name: sub.Name,
-		State: messages.StateQueued, MaxRetries: maxRetries, Owner: d.cfg.ID, MsgSeq: seq, Seq: 1,
+		State: messages.StateQueued, MaxRetries: maxRetries, Owner: d.cfg.ID, MsgSeq: seq, Delivery: j.meta.NumDelivered, Seq: 1,
 		Runtime: j.rec.Runtime, Labels: sub.Labels, Created: j.meta.Timestamp.UTC(), Updated: now}
 	ctx, cancel := opCtx()
 	defer cancel()
@@ -271,7 +282,9 @@ func (j *job) notServed(cause error) settlement {
 	defer cancel()
 	if peers := d.peersServing(ctx, j.rec.Runtime); len(peers) > 0 {
 		j.log.Debug().Strs("peers", peers).Msg("runtime served by another dispatcher: passing the job on")
-		return nak(200 * time.Millisecond)
+		// Back off with each delivery, so a busy peer is waited for instead
+		// of the message bouncing towards MaxDeliver.
+		return nak(min(100*time.Millisecond<<min(j.meta.NumDelivered, 20), d.cfg.AckWait))
 	}
 	if rec, _, err := d.getRecord(ctx, j.id); err == nil && !rec.State.Terminal() && rec.MsgSeq == j.meta.Sequence.Stream {
 		j.log.Warn().Str("runtime", j.rec.Runtime).Msg("no live dispatcher runs this job's runtime: waiting for one")
@@ -308,6 +321,7 @@ func (j *job) takeOver() settlement {
 		prev := rec.Owner
 		rec.Owner = d.cfg.ID
 		rec.MsgSeq = seq
+		rec.Delivery = j.meta.NumDelivered
 		rec.Updated = time.Now().UTC()
 		if rec.Kind == "" {
 			rec.Kind, rec.Name, rec.Labels = j.sub.Kind, j.sub.Name, j.sub.Labels
@@ -387,12 +401,24 @@ func (j *job) resume() settlement {
 		}
 		return j.adopt()
 	case messages.StateRetrying:
-		if wait := time.Until(j.rec.NextRetry); wait > time.Second {
-			// Redelivered early (e.g. after a restart): wait out the backoff.
-			select {
-			case <-time.After(wait):
-			case <-j.d.quit:
-				return release()
+		if wait := time.Until(j.rec.NextRetry); wait > time.Second && !j.cancelRequested() {
+			// Redelivered early (e.g. after a restart): wait out the
+			// backoff, unless a cancel arrives meanwhile.
+			timer := time.NewTimer(wait)
+			defer timer.Stop()
+		backoff:
+			for {
+				select {
+				case <-timer.C:
+					break backoff
+				case rec := <-j.updates:
+					j.notify(rec)
+					if j.cancelRequested() {
+						break backoff
+					}
+				case <-j.d.quit:
+					return release()
+				}
 			}
 		}
 	}
@@ -487,10 +513,13 @@ func (j *job) startAndWatch() settlement {
 		// A launch that failed half-way (a timeout, say) may still bring
 		// the workload up; make sure it does not run beside the retry.
 		sctx, scancel := context.WithTimeout(context.Background(), j.d.cfg.StopGrace+30*time.Second)
-		if serr := j.rt.Stop(sctx, spec.Handle, 0); serr != nil {
-			j.log.Warn().Err(serr).Str("handle", spec.Handle.Name).Msg("clean up after a failed launch")
-		}
+		serr := j.rt.Stop(sctx, spec.Handle, 0)
 		scancel()
+		if serr != nil {
+			// Not sure it is gone: retry this attempt later rather than
+			// start the next one beside it.
+			return transient(fmt.Errorf("launch %s failed (%v) and clean-up failed: %w", spec.Handle.Name, err, serr))
+		}
 		return j.attemptFailed("launch: "+err.Error(), nil, errors.Is(err, runtimes.ErrInvalidSpec))
 	}
 	if m := j.d.cfg.Metrics; m != nil && j.rec.Attempt == 1 {
@@ -561,6 +590,7 @@ func (j *job) watch(h runtimes.Handle, timeout time.Duration) settlement {
 	}
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
+	polls := 0
 	j.markRunning(h)
 	if j.rec.Desired == messages.DesiredCancel {
 		return j.cancelRunning(h)
@@ -577,8 +607,8 @@ func (j *job) watch(h runtimes.Handle, timeout time.Duration) settlement {
 			j.failpoint("exited")
 			return j.complete(r.st)
 		case rec := <-j.updates:
-			if rec.Owner != j.d.cfg.ID || rec.MsgSeq != j.rec.MsgSeq {
-				return settlement{kind: settleNone, reason: "another dispatcher took the job over"}
+			if rec.Owner != j.d.cfg.ID || rec.Delivery != j.rec.Delivery || rec.MsgSeq != j.rec.MsgSeq {
+				return settlement{kind: settleNone, reason: "another dispatcher (or a newer delivery) took the job over"}
 			}
 			if rec.Desired == messages.DesiredCancel {
 				return j.cancelRunning(h)
@@ -586,6 +616,16 @@ func (j *job) watch(h runtimes.Handle, timeout time.Duration) settlement {
 		case <-poll.C:
 			if j.rec.State != messages.StateRunning {
 				j.markRunning(h)
+			}
+			if polls++; polls%10 == 0 {
+				// The record watcher is the fast path; this read is the
+				// safety net should an update have been missed.
+				ctx, cancel := opCtx()
+				rec, _, err := j.d.getRecord(ctx, j.id)
+				cancel()
+				if err == nil {
+					j.notify(rec)
+				}
 			}
 		case <-watchdog:
 			j.log.Warn().Dur("timeout", timeout).Msg("watchdog: the runtime did not end the workload at its deadline")
@@ -677,6 +717,9 @@ func (j *job) attemptFailed(reason string, exitCode *int, permanent bool) settle
 		if err != nil {
 			return lostOrTransient(err)
 		}
+	}
+	if j.cancelRequested() {
+		return j.cancelled(nil, "cancelled; the last attempt had failed: "+reason)
 	}
 	retry := !permanent && j.rec.Attempt <= j.rec.MaxRetries
 	j.log.Warn().Int("attempt", j.rec.Attempt).Str("reason", reason).Bool("retry", retry).Msg("attempt failed")
@@ -773,7 +816,7 @@ func (j *job) reject(cause error) settlement {
 	}
 	rec := messages.Record{V: messages.Version, JobID: j.id, Kind: kind, State: messages.StateRejected,
 		Owner: d.cfg.ID, MsgSeq: seq, Seq: 1, Error: reason, Created: j.meta.Timestamp.UTC(), Updated: now, Finished: now}
-	for range 2 {
+	for range 4 {
 		_, err := d.kv.Create(ctx, j.id, encode(&rec))
 		if err == nil {
 			break
@@ -781,13 +824,33 @@ func (j *job) reject(cause error) settlement {
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			return transient(fmt.Errorf("record rejection: %w", err))
 		}
-		cur, _, gerr := d.getRecord(ctx, j.id)
-		if gerr == nil && cur.MsgSeq == seq {
-			break // recorded by an earlier delivery of this message
+		cur, rev, gerr := d.getRecord(ctx, j.id)
+		switch {
+		case gerr != nil:
+			return transient(fmt.Errorf("read job record: %w", gerr))
+		case cur.MsgSeq == seq && cur.State == messages.StateRejected:
+			rec = cur // recorded by an earlier delivery of this message
+		case cur.MsgSeq == seq && !cur.State.Terminal():
+			// Accepted earlier by a dispatcher that understood it (a newer
+			// version, or one running its runtime): leave it to such a one.
+			j.log.Warn().Str("reason", reason).Str("state", string(cur.State)).
+				Msg("this dispatcher cannot handle a job already under way: leaving it for another")
+			return nak(d.cfg.AckWait)
+		case cur.MsgSeq == seq:
+			return ack() // finished meanwhile
+		case cur.MsgSeq == 0 && !cur.State.Terminal():
+			// Only a cancel was recorded for this id: the rejection takes
+			// its place.
+			if _, err := d.kv.Update(ctx, j.id, encode(&rec), rev); err != nil {
+				continue
+			}
+		default:
+			// The id belongs to another job: announce under the stream sequence.
+			j.id = "s" + strconv.FormatUint(seq, 10)
+			rec.JobID = j.id
+			continue
 		}
-		// The id belongs to another job: announce under the stream sequence.
-		j.id = "s" + strconv.FormatUint(seq, 10)
-		rec.JobID = j.id
+		break
 	}
 	j.rec = rec
 	ev := j.event(messages.EventRejected)
@@ -832,6 +895,11 @@ func (j *job) transition(t messages.EventType, mutate func(*messages.Record), de
 		next := cloneRecord(j.rec)
 		mutate(&next)
 		next.Seq = prev.Seq + 1
+		if prev.State == messages.StateStarting && t != messages.EventRunning {
+			// Seq+1 is the attempt's "running" event, which the worker may
+			// already have published; never reuse it for another event.
+			next.Seq = prev.Seq + 2
+		}
 		next.Updated = time.Now().UTC()
 		j.rec = next
 		ev := j.event(t)
@@ -858,7 +926,7 @@ func (j *job) transition(t messages.EventType, mutate func(*messages.Record), de
 		if err != nil {
 			return fmt.Errorf("re-read job record: %w", err)
 		}
-		if cur.Owner != d.cfg.ID || cur.MsgSeq != prev.MsgSeq || cur.State.Terminal() || cur.Seq != prev.Seq {
+		if cur.Owner != d.cfg.ID || cur.Delivery != prev.Delivery || cur.MsgSeq != prev.MsgSeq || cur.State.Terminal() || cur.Seq != prev.Seq {
 			return errLostOwnership
 		}
 		j.rec, j.rev = cur, rev // a cancel request changed Desired: merge and retry

@@ -261,6 +261,15 @@ func (d *Dispatcher) handleMaxDeliveries(m *nats.Msg) {
 	}
 	for range 20 {
 		rec, rev, err := d.getRecord(ctx, id)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			// Never recorded: record it dead, so status and watchers see why.
+			now := time.Now().UTC()
+			rec = messages.Record{V: messages.Version, JobID: id, Kind: sub.Kind, State: messages.StateQueued,
+				MsgSeq: adv.StreamSeq, Created: now, Updated: now, Labels: sub.Labels}
+			if rev, err = d.kv.Create(ctx, id, encode(&rec)); err != nil {
+				continue
+			}
+		}
 		if err != nil || rec.State.Terminal() || (rec.MsgSeq != 0 && rec.MsgSeq != adv.StreamSeq) {
 			break
 		}

@@ -383,6 +383,9 @@ type Record struct {
 	// MsgSeq is the stream sequence of the submission the record belongs
 	// to; a second message with the same job id is a duplicate.
 	MsgSeq uint64 `json:"msg_seq"`
+	// Delivery is the delivery count of the message when its owner took
+	// it: a redelivery to the same dispatcher is a new owner too.
+	Delivery uint64 `json:"delivery,omitempty"`
 	// Seq is the sequence of the last lifecycle event published.
 	Seq     uint64            `json:"seq"`
 	Runtime string            `json:"runtime,omitempty"`

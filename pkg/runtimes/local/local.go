@@ -420,8 +420,24 @@ func (r *Runtime) Stop(ctx context.Context, h runtimes.Handle, grace time.Durati
 		return nil
 	}
 	var w proc
-	if err := readJSON(filepath.Join(dir, fileWorker), &w); err != nil {
-		return fmt.Errorf("stop %s: read worker pid: %w", h.Name, err)
+	// A supervisor still starting its worker has not written worker.json
+	// yet: give it a moment rather than leave the worker to start later.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := readJSON(filepath.Join(dir, fileWorker), &w)
+		if err == nil {
+			break
+		}
+		if !held(filepath.Join(dir, fileShimLock)) || time.Now().After(deadline) {
+			if st, _ := r.Inspect(ctx, h); st.Phase.Done() || st.Phase == runtimes.PhaseNotFound {
+				return nil
+			}
+			return fmt.Errorf("stop %s: read worker pid: %w", h.Name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	supervised := held(filepath.Join(dir, fileShimLock))
 	if !supervised && !w.alive() {
