@@ -64,7 +64,9 @@
 //     stream drops it if the first one arrived), and the message is
 //     acknowledged. Otherwise this is a redelivery of the job's own message
 //     (or its first delivery after a pre-recorded cancel, msg_seq 0): the
-//     dispatcher becomes the owner by CAS (owner, msg_seq; up to 20 tries),
+//     dispatcher becomes the owner by CAS (owner, msg_seq and delivery, the
+//     message's delivery count, so that a redelivery to the same dispatcher
+//     is a new owner too; up to 20 tries),
 //     registers for the record's changes, and resumes from the recorded
 //     state: "starting"/"running" → adopt; "retrying" → wait until
 //     next_retry if the message came back early, then launch; "queued" →
@@ -110,21 +112,24 @@
 //  7. Watch. The handler waits on the runtime's Wait and, at the same time,
 //     on: changes of the job record (a KV watch of the whole bucket feeds
 //     each registered job, one whose handler owns the record, its record:
-//     a desired "cancel" stops the workload, a different owner or msg_seq
-//     means the job was taken over and the handler stops without touching
+//     a desired "cancel" stops the workload, a different owner, delivery or
+//     msg_seq means the job was taken over and the handler stops without touching
 //     it); a watchdog at started + timeout +
 //     Config.WatchdogSlack (30 s) that stops a workload the runtime failed
 //     to end at its own deadline and records the attempt failed; a 1 s poll
-//     that records "running" once the runtime reports it; and shutdown,
+//     that records "running" once the runtime reports it (and every 10 s
+//     re-reads the record, in case the watch missed a change); and shutdown,
 //     which leaves the workload running and releases the message.
 //
 //  8. Finish. Every state change after the record's creation is a
 //     transition: the event is published first (with Nats-Msg-Id
-//     "<job_id>:<seq>", seq = the record's seq + 1), then the record is
+//     "<job_id>:<seq>", seq = the record's seq + 1, or + 2 when leaving
+//     "starting" by any event but "running", whose number the worker may
+//     already have used), then the record is
 //     written by CAS. If the process dies in between, the next owner
 //     repeats the transition with the same seq and the events stream drops
 //     the copy. A CAS conflict caused by a cancel request is merged and the
-//     transition retried; any other conflict (owner, msg_seq or seq changed,
+//     transition retried; any other conflict (owner, delivery, msg_seq or seq changed,
 //     or the record became terminal) means ownership was lost, and the
 //     handler stops: it never launches or kills after that. Once the
 //     terminal transition is recorded the message is settled: succeeded or
