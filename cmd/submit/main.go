@@ -275,13 +275,7 @@ func (a *app) smoke(ctx context.Context, args []string) int {
 	var s submission
 	s.register(fs)
 	var p jobs.SmokeParams
-	fs.StringVar(&p.Sleep, "sleep", "", "time to sleep, spread between progress events (Go duration)")
-	fs.StringVar(&p.Message, "message", "", "message for the worker to print")
-	fs.IntVar(&p.Progress, "progress", 0, "number of progress events")
-	fs.IntVar(&p.ExitCode, "exit-code", 0, "the worker's exit code")
-	fs.IntVar(&p.FailAttempts, "fail-attempts", 0, "fail the first N attempts, then succeed")
-	fs.BoolVar(&p.IgnoreSigterm, "ignore-sigterm", false, "ignore SIGTERM (exercises the kill after the grace period)")
-	fs.IntVar(&p.OutputLines, "output-lines", 0, "print N numbered lines")
+	p.RegisterFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "usage: submit smoke [flags]\n\nSubmits the diagnostic job: it exercises queue, dispatcher, runtime, worker\nand events without touching any data store. With --runtime NAME --wait it\ntells whether that runtime is set up right.\n\nflags:\n")
 		fs.PrintDefaults()

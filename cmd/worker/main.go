@@ -87,13 +87,7 @@ func smoke(args []string, getenv func(string) string, stdout, stderr io.Writer, 
 	fs.SetOutput(stderr)
 	var p jobs.SmokeParams
 	var echo, digest listFlag
-	fs.StringVar(&p.Sleep, "sleep", "", "total time to sleep, spread between progress events")
-	fs.StringVar(&p.Message, "message", "", "message to print")
-	fs.IntVar(&p.Progress, "progress", 0, "number of progress events")
-	fs.IntVar(&p.ExitCode, "exit-code", 0, "exit code")
-	fs.IntVar(&p.FailAttempts, "fail-attempts", 0, "fail the first N attempts (JETRUN_ATTEMPT) with exit code 1")
-	fs.BoolVar(&p.IgnoreSigterm, "ignore-sigterm", false, "ignore SIGTERM")
-	fs.IntVar(&p.OutputLines, "output-lines", 0, "print N numbered lines")
+	p.RegisterFlags(fs)
 	fs.Var(&echo, "echo-env", "print NAME=value of an environment variable (diagnostics; repeatable)")
 	fs.Var(&digest, "digest-env", "print a sha256 prefix of a variable's value, never the value (repeatable)")
 	if err := fs.Parse(args); err != nil {

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"slices"
 	"strings"
 	"testing"
@@ -80,5 +81,19 @@ func TestSmokeParams(t *testing.T) {
 		if err != nil || !slices.Equal(p.Command, tc.want) {
 			t.Errorf("params %s: command = %v, %v; want %v", tc.params, p.Command, err, tc.want)
 		}
+	}
+}
+
+// The worker parses what Args renders: the two must agree on every field.
+func TestSmokeArgsParseBack(t *testing.T) {
+	want := jobs.SmokeParams{Sleep: "2s", Message: "hi there", Progress: 3, ExitCode: 4, FailAttempts: 1, IgnoreSigterm: true, OutputLines: 2}
+	var got jobs.SmokeParams
+	fs := flag.NewFlagSet("smoke", flag.ContinueOnError)
+	got.RegisterFlags(fs)
+	if err := fs.Parse(want.Args()[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("parsed %+v, want %+v", got, want)
 	}
 }

@@ -3,6 +3,7 @@ package jobs
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -77,6 +78,19 @@ func (p SmokeParams) Validate() error {
 		return fmt.Errorf("%w: smoke: message is %d bytes (max 4096)", ErrInvalidParams, len(p.Message))
 	}
 	return nil
+}
+
+// RegisterFlags registers the params as flags on fs, under the names Args
+// renders, so the worker (which parses them) and the submit command (which
+// offers them) cannot drift apart.
+func (p *SmokeParams) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&p.Sleep, "sleep", "", "time to sleep, spread between progress events (Go duration)")
+	fs.StringVar(&p.Message, "message", "", "message to print")
+	fs.IntVar(&p.Progress, "progress", 0, "number of progress events")
+	fs.IntVar(&p.ExitCode, "exit-code", 0, "exit code of the worker")
+	fs.IntVar(&p.FailAttempts, "fail-attempts", 0, "fail the first N attempts (JETRUN_ATTEMPT) with exit code 1, then succeed")
+	fs.BoolVar(&p.IgnoreSigterm, "ignore-sigterm", false, "ignore SIGTERM (exercises the kill after the grace period)")
+	fs.IntVar(&p.OutputLines, "output-lines", 0, "print N numbered lines")
 }
 
 // Args renders p as the worker's command line: "smoke --sleep=2s ...".
