@@ -160,7 +160,7 @@ func compileField(fc *qdrant.FieldCondition) (predicate, error) {
 	if key == "" {
 		return nil, invalid("Wrong input: field condition without a key")
 	}
-	var parts []func([]*qdrant.Value) bool // over the flattened values
+	var parts []func([]*qdrant.Value) bool    // over the flattened values
 	var rawParts []func([]*qdrant.Value) bool // over the values as stored
 	if m := fc.GetMatch(); m != nil {
 		f, err := compileMatch(m)
@@ -246,17 +246,32 @@ func compileMatch(m *qdrant.Match) (func([]*qdrant.Value) bool, error) {
 	}
 	switch x := m.GetMatchValue().(type) {
 	case *qdrant.Match_Keyword:
-		return anyOf(func(v *qdrant.Value) bool { s, ok := v.GetKind().(*qdrant.Value_StringValue); return ok && s.StringValue == x.Keyword }), nil
+		return anyOf(func(v *qdrant.Value) bool {
+			s, ok := v.GetKind().(*qdrant.Value_StringValue)
+			return ok && s.StringValue == x.Keyword
+		}), nil
 	case *qdrant.Match_Integer:
-		return anyOf(func(v *qdrant.Value) bool { i, ok := v.GetKind().(*qdrant.Value_IntegerValue); return ok && i.IntegerValue == x.Integer }), nil
+		return anyOf(func(v *qdrant.Value) bool {
+			i, ok := v.GetKind().(*qdrant.Value_IntegerValue)
+			return ok && i.IntegerValue == x.Integer
+		}), nil
 	case *qdrant.Match_Boolean:
-		return anyOf(func(v *qdrant.Value) bool { b, ok := v.GetKind().(*qdrant.Value_BoolValue); return ok && b.BoolValue == x.Boolean }), nil
+		return anyOf(func(v *qdrant.Value) bool {
+			b, ok := v.GetKind().(*qdrant.Value_BoolValue)
+			return ok && b.BoolValue == x.Boolean
+		}), nil
 	case *qdrant.Match_Keywords:
 		set := stringSet(x.Keywords.GetStrings())
-		return anyOf(func(v *qdrant.Value) bool { s, ok := v.GetKind().(*qdrant.Value_StringValue); return ok && set[s.StringValue] }), nil
+		return anyOf(func(v *qdrant.Value) bool {
+			s, ok := v.GetKind().(*qdrant.Value_StringValue)
+			return ok && set[s.StringValue]
+		}), nil
 	case *qdrant.Match_Integers:
 		set := intSet(x.Integers.GetIntegers())
-		return anyOf(func(v *qdrant.Value) bool { i, ok := v.GetKind().(*qdrant.Value_IntegerValue); return ok && set[i.IntegerValue] }), nil
+		return anyOf(func(v *qdrant.Value) bool {
+			i, ok := v.GetKind().(*qdrant.Value_IntegerValue)
+			return ok && set[i.IntegerValue]
+		}), nil
 	case *qdrant.Match_ExceptKeywords:
 		set := stringSet(x.ExceptKeywords.GetStrings())
 		return anyOf(func(v *qdrant.Value) bool {

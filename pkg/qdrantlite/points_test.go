@@ -59,10 +59,10 @@ func TestPointIDsNumericAndCanonicalUUID(t *testing.T) {
 	e := setup(t, "", "")
 	e.hybrid("c", 2, qdrant.Distance_Dot)
 	e.upsert("c",
-		pt("5C56C793-69F3-4FBF-87E6-C4BF54C28C26", []float32{1, 0}, nil, nil), // upper case
+		pt("5C56C793-69F3-4FBF-87E6-C4BF54C28C26", []float32{1, 0}, nil, nil),   // upper case
 		pt("{0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}", []float32{1, 0}, nil, nil), // braced
 		pt("00000000000000000000000000000001", []float32{1, 0}, nil, nil),       // simple
-		pt(uint64(math.MaxUint64), []float32{1, 0}, nil, nil),                     // max uint64
+		pt(uint64(math.MaxUint64), []float32{1, 0}, nil, nil),                   // max uint64
 		pt(0, []float32{1, 0}, nil, nil),
 	)
 	got, err := e.client.Scroll(e.ctx, &qdrant.ScrollPoints{CollectionName: "c"})
