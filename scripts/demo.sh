@@ -7,7 +7,7 @@ set -euo pipefail
 bin=${1:-bin}
 data=$(mktemp -d "${TMPDIR:-/tmp}/jetrun-demo.XXXXXX")
 out="$data/dispatcher.out"
-"$bin/dispatcher" --dev --data-dir "$data" --dev-nats-listen 127.0.0.1:0 --http-addr 127.0.0.1:0 \
+"$bin/dispatcher" --dev --data-dir "$data" --dev-nats-listen 127.0.0.1:0 --dev-qdrant-listen 127.0.0.1:0 --http-addr 127.0.0.1:0 \
   --log-format json >"$out" 2>"$data/dispatcher.log" &
 pid=$!
 cleanup() { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }

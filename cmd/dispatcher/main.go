@@ -2,7 +2,8 @@
 // runs each job on the configured runtime, publishing lifecycle events.
 //
 //	dispatcher [flags]          connect to NATS_URL and run jobs on RUNTIME_BACKEND
-//	dispatcher --dev [flags]    zero setup: embedded NATS (JetStream) and the local runtime
+//	dispatcher --dev [flags]    zero setup: embedded NATS (JetStream), the embedded
+//	                            Qdrant-compatible server and the local runtime
 //
 // Run `dispatcher --help` for every flag; each takes its default from the
 // environment variable named in its usage.
@@ -29,6 +30,7 @@ import (
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/natsconn"
 	"github.com/jetrun/jetrun/pkg/natsserver"
+	"github.com/jetrun/jetrun/pkg/qdrantlite"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -54,6 +56,7 @@ type config struct {
 	dev          bool
 	dataDir      string
 	devListen    string
+	devQdrant    string
 	prefix       string
 	runtimes     string
 	concurrency  int
@@ -98,9 +101,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		}
 		return def
 	}
-	fs.BoolVar(&c.dev, "dev", getenv("JETRUN_DEV") == "1", "zero-setup mode: embedded NATS with JetStream and the local runtime (env JETRUN_DEV=1)")
-	fs.StringVar(&c.dataDir, "data-dir", envOr(getenv, "JETRUN_DATA_DIR", ".data"), "data directory: the embedded NATS store (--dev) and local runtime state (env JETRUN_DATA_DIR)")
+	fs.BoolVar(&c.dev, "dev", getenv("JETRUN_DEV") == "1", "zero-setup mode: embedded NATS with JetStream, the embedded Qdrant-compatible server and the local runtime (env JETRUN_DEV=1)")
+	fs.StringVar(&c.dataDir, "data-dir", envOr(getenv, "JETRUN_DATA_DIR", ".data"), "data directory: the embedded NATS store and vector data (--dev) and local runtime state (env JETRUN_DATA_DIR)")
 	fs.StringVar(&c.devListen, "dev-nats-listen", envOr(getenv, "JETRUN_DEV_NATS_LISTEN", "127.0.0.1:4222"), "address of the embedded NATS server with --dev (env JETRUN_DEV_NATS_LISTEN)")
+	fs.StringVar(&c.devQdrant, "dev-qdrant-listen", envOr(getenv, "JETRUN_DEV_QDRANT_LISTEN", "127.0.0.1:"+envOr(getenv, "QDRANT_PORT", "6334")), "address of the embedded Qdrant-compatible server with --dev; empty disables (env JETRUN_DEV_QDRANT_LISTEN; port default QDRANT_PORT or 6334)")
 	fs.StringVar(&c.prefix, "prefix", envOr(getenv, "JETRUN_PREFIX", messages.DefaultPrefix), "subject prefix; streams are <PREFIX>_JOBS etc. (env JETRUN_PREFIX)")
 	fs.StringVar(&c.runtimes, "runtime", envOr(getenv, "RUNTIME_BACKEND", "local"), "runtime(s) to run jobs on, comma-separated; the first is the default (env RUNTIME_BACKEND)")
 	fs.IntVar(&c.concurrency, "concurrency", intEnv("JETRUN_CONCURRENCY", 8), "jobs this dispatcher runs at once (env JETRUN_CONCURRENCY)")
@@ -196,6 +200,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return ""
 	}
 
+	var devQdrantAddr string // the embedded vector server's address, with --dev
 	if c.dev {
 		host, portStr, err := net.SplitHostPort(c.devListen)
 		if err != nil {
@@ -215,8 +220,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer srv.Shutdown()
 		c.nats.URLs = []string{srv.ClientURL()}
 		log.Info().Str("nats_url", srv.ClientURL()).Str("store", filepath.Join(dataDir, "nats")).Msg("embedded NATS with JetStream started")
+
+		qdrantLine := "off (--dev-qdrant-listen is empty)"
+		if c.devQdrant != "" {
+			qdir := filepath.Join(dataDir, "qdrant")
+			qs, err := qdrantlite.Start(c.devQdrant, qdrantlite.Options{Dir: qdir, APIKey: getenv("QDRANT_API_KEY"), Log: log.With().Str("component", "qdrantlite").Logger()})
+			if err != nil {
+				return fmt.Errorf("embedded Qdrant-compatible server (--dev-qdrant-listen %s): %w", c.devQdrant, err)
+			}
+			defer qs.Close()
+			devQdrantAddr = qs.Addr()
+			qdrantLine = fmt.Sprintf("%s   data: %s", qs.Addr(), qdir)
+		}
 		fmt.Fprintf(stdout, `jetrun dev mode
   NATS (embedded, JetStream):  %[1]s   store: %[2]s
+  Qdrant (embedded, gRPC):     %[7]s
   runtime:                     %[3]s   state: %[4]s
   health and metrics:          http://%[5]s/metrics
 
@@ -225,7 +243,7 @@ In another terminal:
   NATS_URL=%[1]s submit watch --all
   nats --server %[1]s sub --new '%[6]s'
 
-`, srv.ClientURL(), filepath.Join(dataDir, "nats"), c.runtimes, rtEnv("JETRUN_LOCAL_DIR"), c.httpAddr, names.EventsWildcard())
+`, srv.ClientURL(), filepath.Join(dataDir, "nats"), c.runtimes, rtEnv("JETRUN_LOCAL_DIR"), c.httpAddr, names.EventsWildcard(), qdrantLine)
 	}
 
 	reg := builtinRuntimes()
@@ -261,6 +279,17 @@ In another terminal:
 	} else if c.dev {
 		// Workers cannot dial a wildcard listen address.
 		workerEnv[natsconn.EnvURL] = strings.Replace(workerEnv[natsconn.EnvURL], "0.0.0.0", "127.0.0.1", 1)
+	}
+	if devQdrantAddr != "" {
+		// Workers write to the embedded server.
+		host, port, _ := net.SplitHostPort(devQdrantAddr)
+		if host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		workerEnv["QDRANT_HOST"], workerEnv["QDRANT_PORT"] = host, port
+		if k := getenv("QDRANT_API_KEY"); k != "" {
+			workerSecrets["QDRANT_API_KEY"] = k
+		}
 	}
 
 	promReg := prometheus.NewRegistry()
@@ -316,7 +345,12 @@ In another terminal:
 		log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz, /readyz, /metrics")
 	}
 	log.Info().Str("version", version).Str("id", d.ID()).Str("nats", c.nats.String()).Msg("dispatcher starting")
-	return d.Run(ctx)
+	err = d.Run(ctx)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Stopped (SIGTERM, Ctrl-C) while still starting up: not a failure.
+		return nil
+	}
+	return err
 }
 
 // failpoint returns the crash hook used by the crash tests: with

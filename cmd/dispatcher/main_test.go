@@ -5,8 +5,17 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/qdrant/go-client/qdrant"
 )
 
 func TestUsageNamesEnvAndHidesSecrets(t *testing.T) {
@@ -54,5 +63,95 @@ func TestBadConfigurationFailsClearly(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the dispatcher goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// devRun runs `dispatcher --dev` in-process on free ports and returns the
+// embedded Qdrant-compatible server's address from the banner.
+func devRun(t *testing.T, dataDir string, env map[string]string) (addr string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	args := []string{"--dev", "--data-dir", dataDir, "--dev-nats-listen", "127.0.0.1:0", "--dev-qdrant-listen", "127.0.0.1:0", "--http-addr", "", "--log-format", "json"}
+	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, &out, &errb) }()
+	stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("dispatcher: %v\n%s", err, errb.String())
+		}
+	}
+	re := regexp.MustCompile(`Qdrant \(embedded, gRPC\):\s+(127\.0\.0\.1:\d+)`)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return m[1], stop
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("dispatcher exited: %v\n%s", err, errb.String())
+		default:
+		}
+	}
+	stop()
+	t.Fatalf("no Qdrant address in the banner:\n%s\n%s", out.String(), errb.String())
+	return "", nil
+}
+
+func TestDevServesTheEmbeddedVectorServer(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"WORKER_BIN": "/bin/true", "QDRANT_API_KEY": "dev-key-123"}
+	connect := func(addr, key string) *qdrant.Client {
+		host, port, _ := net.SplitHostPort(addr)
+		p, _ := strconv.Atoi(port)
+		c, err := qdrant.NewClient(&qdrant.Config{Host: host, Port: p, APIKey: key, SkipCompatibilityCheck: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	ctx := context.Background()
+
+	addr, stop := devRun(t, dir, env)
+	c := connect(addr, "dev-key-123")
+	if h, err := c.HealthCheck(ctx); err != nil || !strings.HasPrefix(h.GetVersion(), "1.17.") {
+		t.Fatalf("health check: %v %v", h, err)
+	}
+	if err := c.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "kept", VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 4, Distance: qdrant.Distance_Cosine})}); err != nil {
+		t.Fatal(err)
+	}
+	// QDRANT_API_KEY is enforced by the embedded server too.
+	if _, err := connect(addr, "").ListCollections(ctx); err == nil || !strings.Contains(err.Error(), "code = Unauthenticated") {
+		t.Fatalf("no key: %v", err)
+	}
+	stop()
+
+	// The data lives under --data-dir and survives a restart.
+	if _, err := os.Stat(filepath.Join(dir, "qdrant", "qdrantlite.db")); err != nil {
+		t.Fatal(err)
+	}
+	addr, stop = devRun(t, dir, env)
+	defer stop()
+	names, err := connect(addr, "dev-key-123").ListCollections(ctx)
+	if err != nil || strings.Join(names, ",") != "kept" {
+		t.Fatalf("after restart: %v %v", names, err)
 	}
 }

@@ -39,7 +39,7 @@ func devDispatcher(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--dev", "--data-dir", t.TempDir(), "--dev-nats-listen", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	cmd := exec.Command(bin, "--dev", "--data-dir", t.TempDir(), "--dev-nats-listen", "127.0.0.1:0", "--dev-qdrant-listen", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "WORKER_BIN="+worker)
 	stdout, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer

@@ -125,7 +125,7 @@ func (s *Server) setListener(lis net.Listener) {
 }
 
 func (s *Server) serve(lis net.Listener) error {
-	s.opts.Log.Info().Str("addr", lis.Addr().String()).Str("dir", s.opts.Dir).Int("collections", len(s.names())).Msg("qdrantlite serving")
+	s.opts.Log.Info().Str("addr", lis.Addr().String()).Str("dir", s.opts.Dir).Int("collections", len(s.names())).Msg("embedded Qdrant-compatible server serving gRPC")
 	return s.grpc.Serve(lis)
 }
 
