@@ -138,7 +138,7 @@ type point struct {
 	sparse  map[string]sparseVec
 	// has lists the dense vector names this point holds.
 	has []string
-	c   *collection
+	ord int32
 }
 
 // stored renders the point as persisted: Qdrant's own PointStruct.
@@ -153,12 +153,24 @@ func (p *point) stored() *qdrant.PointStruct {
 	return &qdrant.PointStruct{Id: p.key.id(), Payload: p.payload, Vectors: qdrant.NewVectorsMap(vecs)}
 }
 
+// denseBlock is how many vectors one slab block holds: growing a space
+// appends a block instead of copying the whole slab.
+const denseBlock = 1024
+
+// denseSpace holds one named dense vector of every point that has it, in
+// fixed-size blocks scanned in order. Slots are dense: removing a vector
+// moves the last one into its place.
 type denseSpace struct {
 	size     int
 	distance qdrant.Distance
-	data     []float32 // slot i occupies data[i*size : (i+1)*size]
-	keys     []pointKey
+	blocks   [][]float32 // block b holds slots b*denseBlock ...
+	pts      []*point    // slot → point
 	slot     map[pointKey]int
+}
+
+func (d *denseSpace) at(i int) []float32 {
+	b, o := i/denseBlock, (i%denseBlock)*d.size
+	return d.blocks[b][o : o+d.size : o+d.size]
 }
 
 func (d *denseSpace) vector(k pointKey) ([]float32, bool) {
@@ -166,17 +178,22 @@ func (d *denseSpace) vector(k pointKey) ([]float32, bool) {
 	if !ok {
 		return nil, false
 	}
-	return d.data[i*d.size : (i+1)*d.size : (i+1)*d.size], true
+	return d.at(i), true
 }
 
-func (d *denseSpace) set(k pointKey, v []float32) {
-	if i, ok := d.slot[k]; ok {
-		copy(d.data[i*d.size:], v)
+func (d *denseSpace) set(p *point, v []float32) {
+	if i, ok := d.slot[p.key]; ok {
+		copy(d.at(i), v)
+		d.pts[i] = p
 		return
 	}
-	d.slot[k] = len(d.keys)
-	d.keys = append(d.keys, k)
-	d.data = append(d.data, v...)
+	i := len(d.pts)
+	if i/denseBlock == len(d.blocks) {
+		d.blocks = append(d.blocks, make([]float32, denseBlock*d.size))
+	}
+	d.slot[p.key] = i
+	d.pts = append(d.pts, p)
+	copy(d.at(i), v)
 }
 
 func (d *denseSpace) remove(k pointKey) {
@@ -184,43 +201,56 @@ func (d *denseSpace) remove(k pointKey) {
 	if !ok {
 		return
 	}
-	last := len(d.keys) - 1
+	last := len(d.pts) - 1
 	if i != last {
-		lk := d.keys[last]
-		copy(d.data[i*d.size:(i+1)*d.size], d.data[last*d.size:(last+1)*d.size])
-		d.keys[i] = lk
-		d.slot[lk] = i
+		copy(d.at(i), d.at(last))
+		d.pts[i] = d.pts[last]
+		d.slot[d.pts[i].key] = i
 	}
-	d.keys = d.keys[:last]
-	d.data = d.data[:last*d.size]
+	d.pts[last] = nil
+	d.pts = d.pts[:last]
 	delete(d.slot, k)
+	if len(d.blocks) > 0 && last <= (len(d.blocks)-1)*denseBlock {
+		d.blocks = d.blocks[:len(d.blocks)-1]
+	}
 }
 
+// posting is one sparse index's list of (point ordinal, weight). Entries
+// of removed points stay until the collection compacts; live counts the
+// others (df in the IDF formula).
+type posting struct {
+	ords []int32
+	vals []float32
+	live int
+}
+
+// sparseSpace is the inverted index of one named sparse vector.
 type sparseSpace struct {
 	idf      bool
-	postings map[uint32]map[pointKey]float32
+	postings map[uint32]*posting
 	count    int // points holding this sparse vector (N in the IDF formula)
 }
 
-func (s *sparseSpace) add(k pointKey, v sparseVec) {
+func (s *sparseSpace) add(ord int32, v sparseVec) {
 	for i, idx := range v.indices {
-		m := s.postings[idx]
-		if m == nil {
-			m = map[pointKey]float32{}
-			s.postings[idx] = m
+		p := s.postings[idx]
+		if p == nil {
+			p = &posting{}
+			s.postings[idx] = p
 		}
-		m[k] = v.values[i]
+		p.ords = append(p.ords, ord)
+		p.vals = append(p.vals, v.values[i])
+		p.live++
 	}
 	s.count++
 }
 
-func (s *sparseSpace) remove(k pointKey, v sparseVec) {
+// remove forgets a point's entries for the IDF statistics; the entries
+// themselves are skipped (their ordinal is dead) until compaction.
+func (s *sparseSpace) remove(v sparseVec) {
 	for _, idx := range v.indices {
-		if m := s.postings[idx]; m != nil {
-			delete(m, k)
-			if len(m) == 0 {
-				delete(s.postings, idx)
-			}
+		if p := s.postings[idx]; p != nil {
+			p.live--
 		}
 	}
 	s.count--
@@ -240,6 +270,11 @@ type collection struct {
 	mu      sync.RWMutex
 	dropped bool
 	points  map[pointKey]*point
+	// byOrd maps a point's ordinal (its position in insertion order, used
+	// by the posting lists) to the point; nil once removed. Ordinals are
+	// not reused until compact renumbers them.
+	byOrd []*point
+	dead  int
 	dense   map[string]*denseSpace
 	sparse  map[string]*sparseSpace
 	indexes map[string]*qdrant.PayloadSchemaInfo
@@ -273,7 +308,7 @@ func newCollection(name string, cfg *qdrant.CreateCollection) (*collection, erro
 		}
 	}
 	for n, p := range cfg.GetSparseVectorsConfig().GetMap() {
-		c.sparse[n] = &sparseSpace{idf: p.GetModifier() == qdrant.Modifier_Idf, postings: map[uint32]map[pointKey]float32{}}
+		c.sparse[n] = &sparseSpace{idf: p.GetModifier() == qdrant.Modifier_Idf, postings: map[uint32]*posting{}}
 	}
 	return c, nil
 }
@@ -287,15 +322,16 @@ func (c *collection) put(p *point) {
 		c.orderStale = true
 	}
 	for name, v := range p.dense {
-		c.dense[name].set(p.key, v)
+		c.dense[name].set(p, v)
 		p.has = append(p.has, name)
 	}
 	sort.Strings(p.has)
 	p.dense = nil
+	p.ord = int32(len(c.byOrd))
+	c.byOrd = append(c.byOrd, p)
 	for name, v := range p.sparse {
-		c.sparse[name].add(p.key, v)
+		c.sparse[name].add(p.ord, v)
 	}
-	p.c = c
 	c.points[p.key] = p
 }
 
@@ -316,7 +352,37 @@ func (c *collection) removeLocked(p *point) {
 		c.dense[name].remove(p.key)
 	}
 	for name, v := range p.sparse {
-		c.sparse[name].remove(p.key, v)
+		c.sparse[name].remove(v)
+	}
+	c.byOrd[p.ord] = nil
+	c.dead++
+	if c.dead > 1024 && c.dead > len(c.byOrd)/2 {
+		c.compact()
+	}
+}
+
+// compact renumbers the live points' ordinals densely and rebuilds the
+// posting lists without the entries of removed points. Amortised: it runs
+// once removals outnumber live points.
+func (c *collection) compact() {
+	live := c.byOrd[:0]
+	for _, p := range c.byOrd {
+		if p != nil {
+			p.ord = int32(len(live))
+			live = append(live, p)
+		}
+	}
+	clear(c.byOrd[len(live):])
+	c.byOrd = live
+	c.dead = 0
+	for _, sp := range c.sparse {
+		sp.postings = map[uint32]*posting{}
+		sp.count = 0
+	}
+	for _, p := range c.byOrd {
+		for name, v := range p.sparse {
+			c.sparse[name].add(p.ord, v)
+		}
 	}
 }
 

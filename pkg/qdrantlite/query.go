@@ -302,27 +302,41 @@ func status404Point(k pointKey) error {
 }
 
 func (c *collection) searchSparse(sp *sparseSpace, q sparseVec, filter predicate, threshold *float32, limit int) []hit {
-	acc := map[pointKey]float64{}
+	acc := make([]float64, len(c.byOrd))
+	seen := make([]bool, len(c.byOrd))
+	var touched []int32
 	for i, idx := range q.indices {
 		post := sp.postings[idx]
-		if len(post) == 0 {
+		if post == nil || post.live == 0 {
 			continue
 		}
 		w := float64(q.values[i])
 		if sp.idf {
-			w *= idf(sp.count, len(post))
+			w *= idf(sp.count, post.live)
 		}
-		for k, d := range post {
-			acc[k] += w * float64(d)
+		for j, ord := range post.ords {
+			if c.byOrd[ord] == nil {
+				continue // removed
+			}
+			if !seen[ord] {
+				seen[ord] = true
+				touched = append(touched, ord)
+			}
+			acc[ord] += w * float64(post.vals[j])
 		}
 	}
 	top := newTopK(higherFirst, limit)
-	for k, s := range acc {
+	for _, ord := range touched {
+		s := float32(acc[ord])
 		// Qdrant skips points whose sum is exactly zero.
-		if s == 0 || !higherFirst.passes(float32(s), threshold) || !filter.match(c.points[k]) {
+		if s == 0 || !higherFirst.passes(s, threshold) {
 			continue
 		}
-		top.offer(hit{key: k, score: float32(s)})
+		p := c.byOrd[ord]
+		h := hit{key: p.key, score: s}
+		if top.wants(h) && filter.match(p) {
+			top.offer(h)
+		}
 	}
 	return top.sorted()
 }
@@ -390,8 +404,30 @@ func (c *collection) rescoreDense(ds *denseSpace, q []float32, cand map[pointKey
 // searchDense is an exact scan over the space's slab, split across the
 // machine's cores when the slab is large.
 func (c *collection) searchDense(ctx context.Context, ds *denseSpace, q []float32, filter predicate, threshold *float32, limit int) ([]hit, error) {
+	if filter != nil {
+		// A selective filter is applied first and only its matches are
+		// scored (Qdrant plans the same way from its payload indexes).
+		var match []*point
+		selective := true
+		for _, p := range c.byOrd {
+			if p != nil && filter(p) {
+				match = append(match, p)
+				if len(match) > len(ds.pts)/8 {
+					selective = false
+					break
+				}
+			}
+		}
+		if selective {
+			cand := make(map[pointKey]bool, len(match))
+			for _, p := range match {
+				cand[p.key] = true
+			}
+			return c.rescoreDense(ds, q, cand, nil, threshold, limit), nil
+		}
+	}
 	score, _, ord := distance(ds, q)
-	n := len(ds.keys)
+	n := len(ds.pts)
 	parts := 1
 	if n*ds.size >= 1<<20 {
 		parts = min(runtime.GOMAXPROCS(0), 8)
@@ -410,12 +446,12 @@ func (c *collection) searchDense(ctx context.Context, ds *denseSpace, q []float3
 					*errp = statusFromContext(ctx.Err())
 					return
 				}
-				s := score(ds.data[i*ds.size : (i+1)*ds.size])
+				s := score(ds.at(i))
 				if !ord.passes(s, threshold) {
 					continue
 				}
-				h := hit{key: ds.keys[i], score: s}
-				if !top.wants(h) || !filter.match(c.points[h.key]) {
+				h := hit{key: ds.pts[i].key, score: s}
+				if !top.wants(h) || !filter.match(ds.pts[i]) {
 					continue
 				}
 				top.offer(h)
