@@ -273,8 +273,8 @@ type collection struct {
 	// byOrd maps a point's ordinal (its position in insertion order, used
 	// by the posting lists) to the point; nil once removed. Ordinals are
 	// not reused until compact renumbers them.
-	byOrd []*point
-	dead  int
+	byOrd   []*point
+	dead    int
 	dense   map[string]*denseSpace
 	sparse  map[string]*sparseSpace
 	indexes map[string]*qdrant.PayloadSchemaInfo

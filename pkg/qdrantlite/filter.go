@@ -163,11 +163,29 @@ func compileField(fc *qdrant.FieldCondition) (predicate, error) {
 	var parts []func([]*qdrant.Value) bool    // over the flattened values
 	var rawParts []func([]*qdrant.Value) bool // over the values as stored
 	if m := fc.GetMatch(); m != nil {
-		f, err := compileMatch(m)
+		test, err := compileMatch(m)
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, f)
+		if simpleKey(key) && fc.Range == nil && fc.ValuesCount == nil && fc.IsEmpty == nil && fc.IsNull == nil {
+			// The common case, without allocating: one top-level field.
+			return func(p *point) bool {
+				v, ok := p.payload[key]
+				if !ok {
+					return false
+				}
+				if l, isList := v.GetKind().(*qdrant.Value_ListValue); isList {
+					for _, x := range l.ListValue.GetValues() {
+						if test(x) {
+							return true
+						}
+					}
+					return false
+				}
+				return test(v)
+			}, nil
+		}
+		parts = append(parts, anyValue(test))
 	}
 	if r := fc.GetRange(); r != nil {
 		parts = append(parts, func(vs []*qdrant.Value) bool {
@@ -230,51 +248,54 @@ func compileField(fc *qdrant.FieldCondition) (predicate, error) {
 	}, nil
 }
 
-// compileMatch returns a test over the values found at the key (arrays
-// flattened): a match holds if any value matches; none match if the field
-// is missing.
-func compileMatch(m *qdrant.Match) (func([]*qdrant.Value) bool, error) {
-	anyOf := func(test func(*qdrant.Value) bool) func([]*qdrant.Value) bool {
-		return func(vs []*qdrant.Value) bool {
-			for _, v := range vs {
-				if test(v) {
-					return true
-				}
+func simpleKey(key string) bool { return !strings.ContainsAny(key, ".[") }
+
+// anyValue lifts a test of one value to the values found at a key (arrays
+// flattened): it holds if any value passes, never for a missing field.
+func anyValue(test func(*qdrant.Value) bool) func([]*qdrant.Value) bool {
+	return func(vs []*qdrant.Value) bool {
+		for _, v := range vs {
+			if test(v) {
+				return true
 			}
-			return false
 		}
+		return false
 	}
+}
+
+// compileMatch returns the test of one value against a match.
+func compileMatch(m *qdrant.Match) (func(*qdrant.Value) bool, error) {
 	switch x := m.GetMatchValue().(type) {
 	case *qdrant.Match_Keyword:
-		return anyOf(func(v *qdrant.Value) bool {
+		return func(v *qdrant.Value) bool {
 			s, ok := v.GetKind().(*qdrant.Value_StringValue)
 			return ok && s.StringValue == x.Keyword
-		}), nil
+		}, nil
 	case *qdrant.Match_Integer:
-		return anyOf(func(v *qdrant.Value) bool {
+		return func(v *qdrant.Value) bool {
 			i, ok := v.GetKind().(*qdrant.Value_IntegerValue)
 			return ok && i.IntegerValue == x.Integer
-		}), nil
+		}, nil
 	case *qdrant.Match_Boolean:
-		return anyOf(func(v *qdrant.Value) bool {
+		return func(v *qdrant.Value) bool {
 			b, ok := v.GetKind().(*qdrant.Value_BoolValue)
 			return ok && b.BoolValue == x.Boolean
-		}), nil
+		}, nil
 	case *qdrant.Match_Keywords:
 		set := stringSet(x.Keywords.GetStrings())
-		return anyOf(func(v *qdrant.Value) bool {
+		return func(v *qdrant.Value) bool {
 			s, ok := v.GetKind().(*qdrant.Value_StringValue)
 			return ok && set[s.StringValue]
-		}), nil
+		}, nil
 	case *qdrant.Match_Integers:
 		set := intSet(x.Integers.GetIntegers())
-		return anyOf(func(v *qdrant.Value) bool {
+		return func(v *qdrant.Value) bool {
 			i, ok := v.GetKind().(*qdrant.Value_IntegerValue)
 			return ok && set[i.IntegerValue]
-		}), nil
+		}, nil
 	case *qdrant.Match_ExceptKeywords:
 		set := stringSet(x.ExceptKeywords.GetStrings())
-		return anyOf(func(v *qdrant.Value) bool {
+		return func(v *qdrant.Value) bool {
 			switch k := v.GetKind().(type) {
 			case *qdrant.Value_StringValue:
 				return !set[k.StringValue]
@@ -282,10 +303,10 @@ func compileMatch(m *qdrant.Match) (func([]*qdrant.Value) bool, error) {
 				return false
 			}
 			return true
-		}), nil
+		}, nil
 	case *qdrant.Match_ExceptIntegers:
 		set := intSet(x.ExceptIntegers.GetIntegers())
-		return anyOf(func(v *qdrant.Value) bool {
+		return func(v *qdrant.Value) bool {
 			switch k := v.GetKind().(type) {
 			case *qdrant.Value_IntegerValue:
 				return !set[k.IntegerValue]
@@ -293,13 +314,13 @@ func compileMatch(m *qdrant.Match) (func([]*qdrant.Value) bool, error) {
 				return false
 			}
 			return true
-		}), nil
+		}, nil
 	case *qdrant.Match_Text:
 		// Without a full-text index Qdrant matches a substring.
-		return anyOf(func(v *qdrant.Value) bool {
+		return func(v *qdrant.Value) bool {
 			s, ok := v.GetKind().(*qdrant.Value_StringValue)
 			return ok && strings.Contains(s.StringValue, x.Text)
-		}), nil
+		}, nil
 	default:
 		return nil, unimplemented(fmt.Sprintf("qdrantlite does not support %T matches", x))
 	}
