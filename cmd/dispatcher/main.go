@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -31,6 +32,7 @@ import (
 	"github.com/jetrun/jetrun/pkg/natsconn"
 	"github.com/jetrun/jetrun/pkg/natsserver"
 	"github.com/jetrun/jetrun/pkg/qdrantlite"
+	"github.com/jetrun/jetrun/pkg/qdrantstore"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -76,6 +78,7 @@ type config struct {
 	workerNATS   string
 	printVersion bool
 	nats         natsconn.Options
+	qdrant       qdrantstore.Config // where workers write vectors
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -124,6 +127,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.IntVar(&c.replicas, "replicas", intEnv("JETRUN_REPLICAS", 1), "replicas of the streams and bucket (3 on a NATS cluster) (env JETRUN_REPLICAS)")
 	fs.BoolVar(&c.printVersion, "version", false, "print the version and exit")
 	c.nats.RegisterFlags(fs, getenv)
+	qcfg, err := qdrantstore.FromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	c.qdrant = qcfg
+	c.qdrant.RegisterFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: dispatcher [--dev] [flags]\n\nRuns jetrun jobs from NATS JetStream on a runtime (%s).\n\nflags:\n", strings.Join(builtinRuntimes().Names(), ", "))
 		fs.PrintDefaults()
@@ -134,6 +143,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := c.qdrant.Validate(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -224,7 +236,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		qdrantLine := "off (--dev-qdrant-listen is empty)"
 		if c.devQdrant != "" {
 			qdir := filepath.Join(dataDir, "qdrant")
-			qs, err := qdrantlite.Start(c.devQdrant, qdrantlite.Options{Dir: qdir, APIKey: getenv("QDRANT_API_KEY"), Log: log.With().Str("component", "qdrantlite").Logger()})
+			qs, err := qdrantlite.Start(c.devQdrant, qdrantlite.Options{Dir: qdir, APIKey: c.qdrant.APIKey, Log: log.With().Str("component", "qdrantlite").Logger()})
 			if err != nil {
 				return fmt.Errorf("embedded Qdrant-compatible server (--dev-qdrant-listen %s): %w", c.devQdrant, err)
 			}
@@ -286,11 +298,15 @@ In another terminal:
 		if host == "0.0.0.0" || host == "::" {
 			host = "127.0.0.1"
 		}
-		workerEnv["QDRANT_HOST"], workerEnv["QDRANT_PORT"] = host, port
-		if k := getenv("QDRANT_API_KEY"); k != "" {
-			workerSecrets["QDRANT_API_KEY"] = k
-		}
+		c.qdrant = qdrantstore.Config{Host: host, APIKey: c.qdrant.APIKey, Timeout: c.qdrant.Timeout}
+		c.qdrant.Port, _ = strconv.Atoi(port)
 	}
+	qEnv, qSecrets, err := c.qdrant.WorkerEnv()
+	if err != nil {
+		return err
+	}
+	maps.Copy(workerEnv, qEnv)
+	maps.Copy(workerSecrets, qSecrets)
 
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -344,7 +360,7 @@ In another terminal:
 		defer hs.Close()
 		log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz, /readyz, /metrics")
 	}
-	log.Info().Str("version", version).Str("id", d.ID()).Str("nats", c.nats.String()).Msg("dispatcher starting")
+	log.Info().Str("version", version).Str("id", d.ID()).Str("nats", c.nats.String()).Str("workers_qdrant", c.qdrant.String()).Msg("dispatcher starting")
 	err = d.Run(ctx)
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		// Stopped (SIGTERM, Ctrl-C) while still starting up: not a failure.

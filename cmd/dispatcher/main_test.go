@@ -19,7 +19,7 @@ import (
 )
 
 func TestUsageNamesEnvAndHidesSecrets(t *testing.T) {
-	env := map[string]string{"NATS_PASSWORD": "hunter2-s3cret", "NATS_TOKEN": "tok-s3cret"}
+	env := map[string]string{"NATS_PASSWORD": "hunter2-s3cret", "NATS_TOKEN": "tok-s3cret", "QDRANT_API_KEY": "qd-s3cret"}
 	var out, errb bytes.Buffer
 	err := run(context.Background(), []string{"--help"}, func(k string) string { return env[k] }, &out, &errb)
 	if !errors.Is(err, flag.ErrHelp) {
@@ -27,12 +27,12 @@ func TestUsageNamesEnvAndHidesSecrets(t *testing.T) {
 	}
 	usage := errb.String()
 	for _, want := range []string{"(env RUNTIME_BACKEND)", "(env MAX_RETRIES)", "(env JOB_TIMEOUT)", "(env WORKER_IMAGE)",
-		"(env NATS_URL)", "(env NATS_PASSWORD)", "(env JETRUN_CONCURRENCY)", "--dev"} {
+		"(env NATS_URL)", "(env NATS_PASSWORD)", "(env JETRUN_CONCURRENCY)", "--dev", "(env QDRANT_HOST)", "(env QDRANT_API_KEY)", "-dev-qdrant-listen"} {
 		if !strings.Contains(usage, want) {
 			t.Errorf("usage lacks %q", want)
 		}
 	}
-	for _, secret := range []string{"hunter2-s3cret", "tok-s3cret"} {
+	for _, secret := range []string{"hunter2-s3cret", "tok-s3cret", "qd-s3cret"} {
 		if strings.Contains(usage, secret) {
 			t.Errorf("usage shows the secret %q", secret)
 		}
@@ -49,6 +49,7 @@ func TestBadConfigurationFailsClearly(t *testing.T) {
 		{"bad prefix", []string{"--prefix", "Bad.Prefix", "--data-dir", "DIR"}, "prefix"},
 		{"bad log level", []string{"--log-level", "loud", "--data-dir", "DIR"}, "--log-level"},
 		{"stray argument", []string{"extra"}, "unexpected argument"},
+		{"bad Qdrant port", []string{"--qdrant-port", "99999", "--data-dir", "DIR", "--http-addr", ""}, "port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -9,7 +9,9 @@ package qdrantlite_test
 // over loopback gRPC, as a worker would. Each size loads a collection with
 // a 1024-d Cosine dense vector and a BM25-like sparse vector (IDF modifier)
 // per point, upserting in batches of 256, then times dense, sparse and
-// hybrid (RRF over a dense and a sparse prefetch) queries one at a time.
+// hybrid (RRF over a dense and a sparse prefetch) queries one at a time,
+// and hybrid restricted to one file (10 points) by a filter on the indexed
+// path field.
 //
 // Environment:
 //
@@ -223,6 +225,12 @@ func BenchmarkServer(b *testing.B) {
 				})
 				if err != nil {
 					b.Fatal(err)
+				}
+				// Keyword indexes as qdrantstore.EnsureCollection makes them.
+				for _, f := range []string{"source", "path", "language"} {
+					if _, err := client.CreateFieldIndex(ctx, &qdrant.CreateFieldIndexCollection{CollectionName: "bench", FieldName: f, FieldType: qdrant.FieldType_FieldTypeKeyword.Enum(), Wait: qdrant.PtrOf(true)}); err != nil {
+						b.Fatal(err)
+					}
 				}
 
 				// Generate the batches ahead so that only the upserts are timed.

@@ -1,6 +1,7 @@
 package qdrantlite_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -17,6 +18,11 @@ import (
 func TestIndexesStayConsistentThroughChurn(t *testing.T) {
 	e := setup(t, "", "")
 	e.hybrid("c", 3, qdrant.Distance_Dot)
+	// A keyword index on "g": filters on it go through the index, which
+	// must follow every replacement, deletion and compaction.
+	if _, err := e.client.CreateFieldIndex(e.ctx, &qdrant.CreateFieldIndexCollection{CollectionName: "c", FieldName: "g", FieldType: qdrant.FieldType_FieldTypeKeyword.Enum()}); err != nil {
+		t.Fatal(err)
+	}
 	type doc struct {
 		dense  []float32
 		sparse map[uint32]float32
@@ -25,7 +31,7 @@ func TestIndexesStayConsistentThroughChurn(t *testing.T) {
 	model := map[int]doc{}
 	rng := rand.New(rand.NewPCG(7, 7))
 	randDoc := func() doc {
-		d := doc{dense: []float32{rng.Float32()*2 - 1, rng.Float32()*2 - 1, rng.Float32()*2 - 1}, group: rng.Int64N(4)}
+		d := doc{dense: []float32{rng.Float32()*2 - 1, rng.Float32()*2 - 1, rng.Float32()*2 - 1}, group: rng.Int64N(16)}
 		if rng.IntN(5) > 0 { // some points have no sparse vector
 			d.sparse = map[uint32]float32{}
 			for range 1 + rng.IntN(4) {
@@ -42,7 +48,7 @@ func TestIndexesStayConsistentThroughChurn(t *testing.T) {
 			id := 1 + rng.IntN(ids)
 			d := randDoc()
 			model[id] = d
-			pts = append(pts, pt(id, d.dense, d.sparse, map[string]any{"group": d.group}))
+			pts = append(pts, pt(id, d.dense, d.sparse, map[string]any{"group": d.group, "g": fmt.Sprint(d.group)}))
 		}
 		for i := 0; i < len(pts); i += 256 {
 			e.upsert("c", pts[i:min(i+256, len(pts))]...)
@@ -59,8 +65,17 @@ func TestIndexesStayConsistentThroughChurn(t *testing.T) {
 		if n := e.count("c", nil); n != uint64(len(model)) {
 			t.Fatalf("round %d: count %d, model %d", round, n, len(model))
 		}
+		perGroup := map[int64]uint64{}
+		for _, d := range model {
+			perGroup[d.group]++
+		}
+		for g := range int64(16) {
+			if n := e.count("c", &qdrant.Filter{Must: []*qdrant.Condition{qdrant.NewMatchKeyword("g", fmt.Sprint(g))}}); n != perGroup[g] {
+				t.Fatalf("round %d: group %d counts %d, model %d", round, g, n, perGroup[g])
+			}
+		}
 
-		// Dense: Dot, limited to group 1 (a filter that is not selective).
+		// Dense: Dot, limited to group 1 through the index.
 		q := []float32{rng.Float32(), rng.Float32(), rng.Float32()}
 		type scored struct {
 			id    int
@@ -74,7 +89,7 @@ func TestIndexesStayConsistentThroughChurn(t *testing.T) {
 		}
 		sort.Slice(want, func(i, j int) bool { return want[i].score > want[j].score })
 		got := e.query(&qdrant.QueryPoints{CollectionName: "c", Query: qdrant.NewQueryDense(q), Using: qdrant.PtrOf("dense"), Limit: qdrant.PtrOf(uint64(5)),
-			Filter: &qdrant.Filter{Must: []*qdrant.Condition{qdrant.NewMatchInt("group", 1)}}})
+			Filter: &qdrant.Filter{Must: []*qdrant.Condition{qdrant.NewMatchKeyword("g", "1")}}})
 		for i := range got {
 			if int(got[i].GetId().GetNum()) != want[i].id {
 				t.Fatalf("round %d dense rank %d: %d, want %d", round, i, got[i].GetId().GetNum(), want[i].id)
@@ -114,6 +129,22 @@ func TestIndexesStayConsistentThroughChurn(t *testing.T) {
 		}
 		for i := range got {
 			near(t, "sparse", got[i].GetScore(), want[i].score)
+		}
+		// The same through the index (group 2 only): scored from each
+		// point's own vector, with the same collection-wide IDF.
+		var want2 []scored
+		for _, w := range want {
+			if model[w.id].group == 2 {
+				want2 = append(want2, w)
+			}
+		}
+		got = e.query(&qdrant.QueryPoints{CollectionName: "c", Query: qdrant.NewQuerySparse(idx, val), Using: qdrant.PtrOf("bm25"), Limit: qdrant.PtrOf(uint64(5)),
+			Filter: &qdrant.Filter{Must: []*qdrant.Condition{qdrant.NewMatchKeyword("g", "2")}}})
+		if len(got) != min(5, len(want2)) {
+			t.Fatalf("round %d indexed sparse: %d results, want %d", round, len(got), min(5, len(want2)))
+		}
+		for i := range got {
+			near(t, "indexed sparse", got[i].GetScore(), want2[i].score)
 		}
 	}
 	e = e.restart()

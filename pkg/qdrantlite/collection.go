@@ -278,6 +278,7 @@ type collection struct {
 	dense   map[string]*denseSpace
 	sparse  map[string]*sparseSpace
 	indexes map[string]*qdrant.PayloadSchemaInfo
+	keyword map[string]keywordIndex // field → index, see syncKeywordIndexes
 	opID    uint64
 
 	// order caches the ids in Qdrant's order for Scroll; rebuilt lazily by
@@ -295,6 +296,7 @@ func newCollection(name string, cfg *qdrant.CreateCollection) (*collection, erro
 		dense:   map[string]*denseSpace{},
 		sparse:  map[string]*sparseSpace{},
 		indexes: map[string]*qdrant.PayloadSchemaInfo{},
+		keyword: map[string]keywordIndex{},
 	}
 	add := func(name string, p *qdrant.VectorParams) {
 		c.dense[name] = &denseSpace{size: int(p.GetSize()), distance: p.GetDistance(), slot: map[pointKey]int{}}
@@ -329,6 +331,7 @@ func (c *collection) put(p *point) {
 	p.dense = nil
 	p.ord = int32(len(c.byOrd))
 	c.byOrd = append(c.byOrd, p)
+	c.indexPoint(p)
 	for name, v := range p.sparse {
 		c.sparse[name].add(p.ord, v)
 	}
@@ -354,6 +357,7 @@ func (c *collection) removeLocked(p *point) {
 	for name, v := range p.sparse {
 		c.sparse[name].remove(v)
 	}
+	c.unindexPoint(p)
 	c.byOrd[p.ord] = nil
 	c.dead++
 	if c.dead > 1024 && c.dead > len(c.byOrd)/2 {
@@ -384,6 +388,8 @@ func (c *collection) compact() {
 			c.sparse[name].add(p.ord, v)
 		}
 	}
+	clear(c.keyword)
+	c.syncKeywordIndexes()
 }
 
 // denseOf returns the point's dense vectors (views into the slabs).

@@ -78,6 +78,7 @@ func (d *db) load() ([]*collection, error) {
 					return fmt.Errorf("collection %s: %w", name, err)
 				}
 			}
+			c.syncKeywordIndexes()
 			err = b.Bucket(bucketPoints).ForEach(func(k, v []byte) error {
 				ps := &qdrant.PointStruct{}
 				if err := proto.Unmarshal(v, ps); err != nil {

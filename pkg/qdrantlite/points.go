@@ -72,10 +72,10 @@ func (ps *pointsService) Upsert(ctx context.Context, req *qdrant.UpsertPoints) (
 	// with the same id win, as in Qdrant.
 	puts := make([]*point, 0, len(req.GetPoints()))
 	index := map[pointKey]int{}
-	for i, in := range req.GetPoints() {
+	for _, in := range req.GetPoints() {
 		p, err := c.decodeInput(in)
 		if err != nil {
-			return nil, withPoint(err, i)
+			return nil, err
 		}
 		old := c.points[p.key]
 		switch {
@@ -102,10 +102,20 @@ func (ps *pointsService) Upsert(ctx context.Context, req *qdrant.UpsertPoints) (
 	return updated(c, req.Wait, start), nil
 }
 
-func withPoint(err error, i int) error {
-	// Qdrant's own texts name no index; keep them verbatim.
-	_ = i
-	return err
+// each calls fn for every point that passes the plan, using its
+// candidates when it has a selective one. The caller holds mu.
+func (c *collection) each(pl plan, fn func(*point)) {
+	if pl.selective(len(c.points)) {
+		for _, p := range pl.matching() {
+			fn(p)
+		}
+		return
+	}
+	for _, p := range c.byOrd {
+		if p != nil && pl.pred.match(p) {
+			fn(p)
+		}
+	}
 }
 
 func (ps *pointsService) Delete(ctx context.Context, req *qdrant.DeletePoints) (*qdrant.PointsOperationResponse, error) {
@@ -128,15 +138,11 @@ func (ps *pointsService) Delete(ctx context.Context, req *qdrant.DeletePoints) (
 			}
 		}
 	case *qdrant.PointsSelector_Filter:
-		match, err := compileFilter(sel.Filter)
+		pl, err := c.compilePlan(sel.Filter)
 		if err != nil {
 			return nil, err
 		}
-		for k, p := range c.points {
-			if match.match(p) {
-				dels = append(dels, k)
-			}
-		}
+		c.each(pl, func(p *point) { dels = append(dels, p.key) })
 	default:
 		return nil, invalid("Wrong input: no points selector given")
 	}
@@ -184,7 +190,7 @@ func (ps *pointsService) Scroll(ctx context.Context, req *qdrant.ScrollPoints) (
 		return nil, err
 	}
 	defer c.mu.RUnlock()
-	match, err := compileFilter(req.GetFilter())
+	pl, err := c.compilePlan(req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +201,19 @@ func (ps *pointsService) Scroll(ctx context.Context, req *qdrant.ScrollPoints) (
 	if limit < 1 {
 		return nil, invalid("Validation error in body: [limit: value 0 invalid, must be 1 or more]")
 	}
-	order := c.sorted()
+	// A selective indexed filter pages through its matches; anything
+	// else walks the whole collection in id order.
+	var order []pointKey
+	match := pl.pred
+	if pl.selective(len(c.points)) {
+		for _, p := range pl.matching() {
+			order = append(order, p.key)
+		}
+		sort.Slice(order, func(i, j int) bool { return order[i].less(order[j]) })
+		match = nil
+	} else {
+		order = c.sorted()
+	}
 	i := 0
 	if req.Offset != nil {
 		from, err := keyOf(req.GetOffset())
@@ -230,22 +248,20 @@ func (ps *pointsService) Count(ctx context.Context, req *qdrant.CountPoints) (*q
 	defer c.mu.RUnlock()
 	n := uint64(len(c.points))
 	if req.GetFilter() != nil {
-		match, err := compileFilter(req.GetFilter())
+		pl, err := c.compilePlan(req.GetFilter())
 		if err != nil {
 			return nil, err
 		}
 		n = 0
-		for _, p := range c.points {
-			if match.match(p) {
-				n++
-			}
-		}
+		c.each(pl, func(*point) { n++ })
 	}
 	return &qdrant.CountResponse{Result: &qdrant.CountResult{Count: n}, Time: since(start)}, nil
 }
 
 // CreateFieldIndex records the index (it shows in the collection's payload
-// schema) but builds nothing: filters are evaluated by scanning.
+// schema). A keyword index on a top-level field is built in memory and
+// narrows filters on it; other index types only document the schema, and
+// filters on those fields scan.
 func (ps *pointsService) CreateFieldIndex(ctx context.Context, req *qdrant.CreateFieldIndexCollection) (*qdrant.PointsOperationResponse, error) {
 	start := time.Now()
 	if req.GetFieldName() == "" {
@@ -261,6 +277,7 @@ func (ps *pointsService) CreateFieldIndex(ctx context.Context, req *qdrant.Creat
 		return nil, errInternal("create field index", err)
 	}
 	c.indexes[req.GetFieldName()] = info
+	c.syncKeywordIndexes()
 	return updated(c, req.Wait, start), nil
 }
 
@@ -275,6 +292,7 @@ func (ps *pointsService) DeleteFieldIndex(ctx context.Context, req *qdrant.Delet
 		return nil, errInternal("delete field index", err)
 	}
 	delete(c.indexes, req.GetFieldName())
+	c.syncKeywordIndexes()
 	return updated(c, req.Wait, start), nil
 }
 

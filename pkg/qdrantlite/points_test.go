@@ -225,6 +225,13 @@ func TestDeleteByIDsAndByFilter(t *testing.T) {
 }
 
 func TestFilters(t *testing.T) {
+	t.Run("scan", func(t *testing.T) { testFilters(t, false) })
+	// The same table with keyword indexes on lang and tags: must-conditions
+	// on them go through the index and must agree with the scan.
+	t.Run("indexed", func(t *testing.T) { testFilters(t, true) })
+}
+
+func testFilters(t *testing.T, indexed bool) {
 	e := setup(t, "", "")
 	e.hybrid("c", 2, qdrant.Distance_Dot)
 	e.upsert("c",
@@ -234,6 +241,15 @@ func TestFilters(t *testing.T) {
 		pt(4, []float32{1, 0}, nil, map[string]any{"lang": nil, "ok": true}),
 		pt(5, []float32{1, 0}, nil, map[string]any{"tags": []any{nil}, "meta": map[string]any{"owner": "bob"}}),
 	)
+	// Built from the points already there (the churn test covers indexes
+	// that exist before the points).
+	if indexed {
+		for _, f := range []string{"lang", "tags"} {
+			if _, err := e.client.CreateFieldIndex(e.ctx, &qdrant.CreateFieldIndexCollection{CollectionName: "c", FieldName: f, FieldType: qdrant.FieldType_FieldTypeKeyword.Enum()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	must := func(c ...*qdrant.Condition) *qdrant.Filter { return &qdrant.Filter{Must: c} }
 	for _, tc := range []struct {
 		name string

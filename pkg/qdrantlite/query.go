@@ -55,7 +55,7 @@ func (o order) passes(score float32, threshold *float32) bool {
 
 // query runs a QueryPoints request. The caller holds c.mu for reading.
 func (c *collection) query(ctx context.Context, req *qdrant.QueryPoints) ([]hit, error) {
-	filter, err := compileFilter(req.GetFilter())
+	filter, err := c.compilePlan(req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (c *collection) query(ctx context.Context, req *qdrant.QueryPoints) ([]hit,
 // level evaluates one level of a query: its prefetches (each with the
 // parent's filter ANDed into its own), then its query over their results,
 // or over the whole collection when there are no prefetches.
-func (c *collection) level(ctx context.Context, prefetch []*qdrant.PrefetchQuery, q *qdrant.Query, using *string, filter predicate, threshold *float32, limit int) ([]hit, error) {
+func (c *collection) level(ctx context.Context, prefetch []*qdrant.PrefetchQuery, q *qdrant.Query, using *string, filter plan, threshold *float32, limit int) ([]hit, error) {
 	if len(prefetch) == 0 {
 		switch v := q.GetVariant().(type) {
 		case nil:
@@ -89,13 +89,13 @@ func (c *collection) level(ctx context.Context, prefetch []*qdrant.PrefetchQuery
 				if len(out) == limit {
 					break
 				}
-				if filter.match(c.points[k]) {
+				if filter.pred.match(c.points[k]) {
 					out = append(out, hit{key: k})
 				}
 			}
 			return out, nil
 		case *qdrant.Query_Nearest:
-			return c.nearest(ctx, v.Nearest, using, filter, nil, threshold, limit)
+			return c.nearest(ctx, v.Nearest, using, filter, false, threshold, limit)
 		case *qdrant.Query_Fusion, *qdrant.Query_Rrf:
 			return nil, invalid("Wrong input: fusion queries need prefetches to fuse")
 		default:
@@ -105,7 +105,7 @@ func (c *collection) level(ctx context.Context, prefetch []*qdrant.PrefetchQuery
 
 	lists := make([][]hit, len(prefetch))
 	for i, pf := range prefetch {
-		own, err := compileFilter(pf.GetFilter())
+		own, err := c.compilePlan(pf.GetFilter())
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +116,7 @@ func (c *collection) level(ctx context.Context, prefetch []*qdrant.PrefetchQuery
 		if pf.Limit != nil {
 			pl = int(pf.GetLimit())
 		}
-		if lists[i], err = c.level(ctx, pf.GetPrefetch(), pf.Query, pf.Using, and(filter, own), pf.ScoreThreshold, pl); err != nil {
+		if lists[i], err = c.level(ctx, pf.GetPrefetch(), pf.Query, pf.Using, filter.and(own), pf.ScoreThreshold, pl); err != nil {
 			return nil, err
 		}
 	}
@@ -143,13 +143,17 @@ func (c *collection) level(ctx context.Context, prefetch []*qdrant.PrefetchQuery
 		fused = rrf(lists, k, v.Rrf.GetWeights())
 	case *qdrant.Query_Nearest:
 		// Re-score the prefetched candidates with this query.
-		cand := map[pointKey]bool{}
+		seen := map[pointKey]bool{}
+		var cand []*point
 		for _, l := range lists {
 			for _, h := range l {
-				cand[h.key] = true
+				if !seen[h.key] {
+					seen[h.key] = true
+					cand = append(cand, c.points[h.key])
+				}
 			}
 		}
-		return c.nearest(ctx, v.Nearest, using, filter, cand, threshold, limit)
+		return c.nearest(ctx, v.Nearest, using, plan{pred: filter.pred, cand: cand}, true, threshold, limit)
 	case nil:
 		return nil, invalid("Bad request: A query is needed to merge the prefetches. Can't have prefetches without defining a query.")
 	default:
@@ -224,9 +228,10 @@ func ranked(score map[pointKey]float64) []hit {
 	return out
 }
 
-// nearest scores points against a dense or sparse query vector: all
-// points, or only those in cand when it is non-nil.
-func (c *collection) nearest(ctx context.Context, in *qdrant.VectorInput, using *string, filter predicate, cand map[pointKey]bool, threshold *float32, limit int) ([]hit, error) {
+// nearest scores points against a dense or sparse query vector: the
+// filter's candidates when it has few (or always, with only), else the
+// whole collection.
+func (c *collection) nearest(ctx context.Context, in *qdrant.VectorInput, using *string, filter plan, only bool, threshold *float32, limit int) ([]hit, error) {
 	name := ""
 	if using != nil {
 		name = *using
@@ -262,10 +267,11 @@ func (c *collection) nearest(ctx context.Context, in *qdrant.VectorInput, using 
 		return nil, unimplemented(fmt.Sprintf("qdrantlite does not support %T query vectors", v))
 	}
 	if exclude != nil {
-		filter = and(filter, func(p *point) bool { return p.key != *exclude })
+		filter.pred = and(filter.pred, func(p *point) bool { return p.key != *exclude })
 	}
-	if cand != nil {
-		filter = and(filter, func(p *point) bool { return cand[p.key] })
+	var cand []*point // nil: scan
+	if only || filter.selective(len(c.points)) {
+		cand = filter.matching()
 	}
 
 	if sparse != nil {
@@ -279,7 +285,10 @@ func (c *collection) nearest(ctx context.Context, in *qdrant.VectorInput, using 
 		if err := validateSparse(*sparse); err != nil {
 			return nil, err
 		}
-		return c.searchSparse(sp, *sparse, filter, threshold, limit), nil
+		if cand != nil {
+			return c.rescoreSparse(name, sp, *sparse, cand, threshold, limit), nil
+		}
+		return c.searchSparse(sp, *sparse, filter.pred, threshold, limit), nil
 	}
 	ds := c.dense[name]
 	if ds == nil {
@@ -292,9 +301,9 @@ func (c *collection) nearest(ctx context.Context, in *qdrant.VectorInput, using 
 		return nil, errDim(ds.size, len(dense))
 	}
 	if cand != nil {
-		return c.rescoreDense(ds, dense, cand, filter, threshold, limit), nil
+		return c.rescoreDense(ds, dense, cand, threshold, limit), nil
 	}
-	return c.searchDense(ctx, ds, dense, filter, threshold, limit)
+	return c.searchDense(ctx, ds, dense, filter.pred, threshold, limit)
 }
 
 func status404Point(k pointKey) error {
@@ -386,16 +395,53 @@ func dot(a, b []float32) float32 {
 	return s0 + s1 + s2 + s3
 }
 
-func (c *collection) rescoreDense(ds *denseSpace, q []float32, cand map[pointKey]bool, filter predicate, threshold *float32, limit int) []hit {
+// rescoreDense scores the given points (already filtered).
+func (c *collection) rescoreDense(ds *denseSpace, q []float32, cand []*point, threshold *float32, limit int) []hit {
 	score, _, ord := distance(ds, q)
 	top := newTopK(ord, limit)
-	for k := range cand {
-		v, ok := ds.vector(k)
-		if !ok || !filter.match(c.points[k]) {
+	for _, p := range cand {
+		v, ok := ds.vector(p.key)
+		if !ok {
 			continue
 		}
 		if s := score(v); ord.passes(s, threshold) {
-			top.offer(hit{key: k, score: s})
+			top.offer(hit{key: p.key, score: s})
+		}
+	}
+	return top.sorted()
+}
+
+// rescoreSparse scores the given points (already filtered) from their own
+// sparse vectors, with the collection-wide IDF statistics.
+func (c *collection) rescoreSparse(name string, sp *sparseSpace, q sparseVec, cand []*point, threshold *float32, limit int) []hit {
+	w := make(map[uint32]float64, len(q.indices))
+	for i, idx := range q.indices {
+		x := float64(q.values[i])
+		if sp.idf {
+			df := 0
+			if post := sp.postings[idx]; post != nil {
+				df = post.live
+			}
+			x *= idf(sp.count, df)
+		}
+		w[idx] = x
+	}
+	top := newTopK(higherFirst, limit)
+	for _, p := range cand {
+		v, ok := p.sparse[name]
+		if !ok {
+			continue
+		}
+		var s float64
+		overlap := false
+		for i, idx := range v.indices {
+			if x, ok := w[idx]; ok {
+				overlap = true
+				s += x * float64(v.values[i])
+			}
+		}
+		if overlap && s != 0 && higherFirst.passes(float32(s), threshold) {
+			top.offer(hit{key: p.key, score: float32(s)})
 		}
 	}
 	return top.sorted()
@@ -419,11 +465,7 @@ func (c *collection) searchDense(ctx context.Context, ds *denseSpace, q []float3
 			}
 		}
 		if selective {
-			cand := make(map[pointKey]bool, len(match))
-			for _, p := range match {
-				cand[p.key] = true
-			}
-			return c.rescoreDense(ds, q, cand, nil, threshold, limit), nil
+			return c.rescoreDense(ds, q, match, threshold, limit), nil
 		}
 	}
 	score, _, ord := distance(ds, q)
