@@ -38,6 +38,7 @@ demo: build
 
 bench: build
 	$(GO) test -run XXX -bench . -benchtime 1x -timeout 30m ./pkg/dispatch/
+	$(GO) test -run XXX -bench . -benchtime 1x -timeout 30m ./pkg/qdrantlite/
 
 clean:
 	rm -rf $(BIN) .data

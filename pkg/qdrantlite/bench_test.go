@@ -309,7 +309,7 @@ func BenchmarkServer(b *testing.B) {
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\n%d-d Cosine dense + sparse (%d terms/point, IDF), upsert batches of %d, %d queries per kind, limit 10:\n\n", benchDim, benchTerms, benchBatch, queries)
-	fmt.Fprintf(&sb, "| points | upsert points/s | dense p50/p99 ms | sparse p50/p99 ms | hybrid p50/p99 ms | hybrid+filter p50/p99 ms | server RSS (peak) MiB | reopen s |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&sb, "| points | upsert points/s | dense p50/p99 ms | sparse p50/p99 ms | hybrid p50/p99 ms | hybrid, one file p50/p99 ms | server RSS (peak) MiB | reopen s |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		fmt.Fprintf(&sb, "| %d | %.0f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.0f (%.0f) | %.1f |\n",
 			r.size, r.upsert, r.dense[0], r.dense[1], r.sparse[0], r.sparse[1], r.hybrid[0], r.hybrid[1], r.filter[0], r.filter[1], r.rss, r.hwm, r.restart.Seconds())
