@@ -3,12 +3,11 @@ package qdrantlite
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"math"
 	"sort"
-	"strings"
 	"sync"
 
+	"github.com/google/uuid"
 	"github.com/qdrant/go-client/qdrant"
 )
 
@@ -69,44 +68,13 @@ func formatUint(n uint64) string {
 	}
 }
 
-func formatUUID(u [16]byte) string {
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return string(b[:])
-}
+func formatUUID(u [16]byte) string { return uuid.UUID(u).String() }
 
-// parseUUID accepts the forms Rust's uuid crate parses: hyphenated,
-// simple (32 hex digits), braced and urn:uuid:.
+// parseUUID accepts the forms Rust's uuid crate parses, as Qdrant does:
+// hyphenated, simple (32 hex digits), braced and urn:uuid:.
 func parseUUID(s string) ([16]byte, bool) {
-	var u [16]byte
-	t := s
-	if len(t) > 9 && strings.EqualFold(t[:9], "urn:uuid:") {
-		t = t[9:]
-	} else if len(t) == 38 && t[0] == '{' && t[37] == '}' {
-		t = t[1:37]
-	}
-	switch len(t) {
-	case 36:
-		if t[8] != '-' || t[13] != '-' || t[18] != '-' || t[23] != '-' {
-			return u, false
-		}
-		t = t[0:8] + t[9:13] + t[14:18] + t[19:23] + t[24:]
-	case 32:
-	default:
-		return u, false
-	}
-	if _, err := hex.Decode(u[:], []byte(t)); err != nil {
-		return u, false
-	}
-	return u, true
+	u, err := uuid.Parse(s)
+	return u, err == nil
 }
 
 // keyOf converts a wire id.

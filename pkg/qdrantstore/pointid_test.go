@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 func TestUUID5(t *testing.T) {
@@ -18,7 +20,7 @@ func TestUUID5(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := uuid5(mustParseUUID(tt.ns), tt.name); got != tt.want {
+			if got := uuid5(uuid.MustParse(tt.ns), tt.name); got != tt.want {
 				t.Errorf("uuid5(%s, %q) = %s, want %s", tt.ns, tt.name, got, tt.want)
 			}
 		})
