@@ -102,6 +102,38 @@ func (cs *collectionsService) Create(ctx context.Context, req *qdrant.CreateColl
 	return &qdrant.CollectionOperationResponse{Result: true, Time: since(start)}, nil
 }
 
+// Update supports what jetrun uses: merging metadata into the
+// collection's (as Qdrant merges it). Any other change answers
+// Unimplemented.
+func (cs *collectionsService) Update(ctx context.Context, req *qdrant.UpdateCollection) (*qdrant.CollectionOperationResponse, error) {
+	start := time.Now()
+	if req.OptimizersConfig != nil || req.Params != nil || req.HnswConfig != nil || req.VectorsConfig != nil ||
+		req.QuantizationConfig != nil || req.SparseVectorsConfig != nil || req.StrictModeConfig != nil {
+		return nil, unimplemented("qdrantlite updates collection metadata only")
+	}
+	c, err := cs.s.collection(req.GetCollectionName())
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dropped {
+		return nil, errCollectionNotFound(c.name)
+	}
+	cfg := proto.Clone(c.cfg).(*qdrant.CreateCollection)
+	if cfg.Metadata == nil {
+		cfg.Metadata = map[string]*qdrant.Value{}
+	}
+	for k, v := range req.GetMetadata() {
+		cfg.Metadata[k] = v
+	}
+	if err := cs.s.db.putConfig(c.name, cfg); err != nil {
+		return nil, errInternal("update collection", err)
+	}
+	c.cfg = cfg
+	return &qdrant.CollectionOperationResponse{Result: true, Time: since(start)}, nil
+}
+
 func (cs *collectionsService) Delete(ctx context.Context, req *qdrant.DeleteCollection) (*qdrant.CollectionOperationResponse, error) {
 	start := time.Now()
 	s := cs.s

@@ -193,3 +193,28 @@ func TestAPIKeyIsRequiredWhenConfigured(t *testing.T) {
 		})
 	}
 }
+
+func TestUpdateMergesMetadataOnly(t *testing.T) {
+	e := setup(t, "", "")
+	err := e.client.CreateCollection(e.ctx, &qdrant.CreateCollection{CollectionName: "m", VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot}),
+		Metadata: qdrant.NewValueMap(map[string]any{"a": "1", "b": "2"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.client.UpdateCollection(e.ctx, &qdrant.UpdateCollection{CollectionName: "m", Metadata: qdrant.NewValueMap(map[string]any{"b": "3", "c": "4"})}); err != nil {
+		t.Fatal(err)
+	}
+	e = e.restart()
+	info, err := e.client.GetCollectionInfo(e.ctx, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := info.GetConfig().GetMetadata()
+	if md["a"].GetStringValue() != "1" || md["b"].GetStringValue() != "3" || md["c"].GetStringValue() != "4" {
+		t.Fatalf("metadata after update and restart = %v", md)
+	}
+	err = e.client.UpdateCollection(e.ctx, &qdrant.UpdateCollection{CollectionName: "m", HnswConfig: &qdrant.HnswConfigDiff{M: qdrant.PtrOf(uint64(8))}})
+	wantCode(t, err, codes.Unimplemented, "")
+	err = e.client.UpdateCollection(e.ctx, &qdrant.UpdateCollection{CollectionName: "nope", Metadata: qdrant.NewValueMap(map[string]any{"x": "y"})})
+	wantCode(t, err, codes.NotFound, "")
+}

@@ -124,6 +124,16 @@ func (d *db) createCollection(name string, cfg *qdrant.CreateCollection) error {
 	})
 }
 
+func (d *db) putConfig(name string, cfg *qdrant.CreateCollection) error {
+	raw, err := proto.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	return d.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCollections).Bucket([]byte(name)).Put(keyConfig, raw)
+	})
+}
+
 func (d *db) dropCollection(name string) error {
 	return d.bolt.Update(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketCollections).DeleteBucket([]byte(name))

@@ -118,7 +118,10 @@ var indexedKeys = []string{KeySource, KeyPath, KeyLanguage}
 // (created is true). An existing one must have exactly the schema's
 // vectors, with the same size, distance and IDF modifier, and the
 // schema's metadata values; otherwise the error wraps [ErrSchemaMismatch]
-// and names every difference. A collection created concurrently by
+// and names every difference. Metadata keys the collection lacks are
+// recorded on it (Qdrant merges collection metadata), so a collection
+// made empty by a collection job takes the first indexing job's model and
+// chunker, and later jobs are held to them. A collection created concurrently by
 // another worker counts as existing. Either way the keyword payload
 // indexes on source, path and language are created if missing.
 func (s *Store) EnsureCollection(ctx context.Context, name string, schema Schema) (created bool, err error) {
@@ -143,8 +146,21 @@ func (s *Store) EnsureCollection(ctx context.Context, name string, schema Schema
 		return false, s.fail(err, "collection %s", name)
 	}
 	if !created {
-		if diffs := compareSchema(sc, info); len(diffs) > 0 {
+		diffs, unset := compareSchema(sc, info)
+		if len(diffs) > 0 {
 			return false, fmt.Errorf("%w: collection %s: %s", ErrSchemaMismatch, name, strings.Join(diffs, "; "))
+		}
+		if len(unset) > 0 {
+			// The vectors fit and nothing contradicts the job: record what
+			// the collection does not say yet (made by a collection job or
+			// another tool), so later jobs are checked against it.
+			md := make(map[string]*qdrant.Value, len(unset))
+			for k, v := range unset {
+				md[k] = qdrant.NewValueString(v)
+			}
+			if err := s.client.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: name, Metadata: md}); err != nil {
+				return false, s.fail(err, "record metadata of collection %s", name)
+			}
 		}
 	}
 	for _, key := range indexedKeys {
@@ -228,9 +244,9 @@ func metaString(v *qdrant.Value) string {
 	return string(b)
 }
 
-// compareSchema lists how the collection differs from the schema.
-func compareSchema(sc Schema, info *qdrant.CollectionInfo) []string {
-	var diffs []string
+// compareSchema lists how the collection differs from the schema, and the
+// schema's metadata keys the collection does not have at all.
+func compareSchema(sc Schema, info *qdrant.CollectionInfo) (diffs []string, unset map[string]string) {
 	dense, sparse := denseOf(info), sparseOf(info)
 
 	if d := sc.Dense; d != nil {
@@ -270,12 +286,15 @@ func compareSchema(sc Schema, info *qdrant.CollectionInfo) []string {
 		got, ok := md[k]
 		switch {
 		case !ok:
-			diffs = append(diffs, fmt.Sprintf("metadata %s is unset, job wants %q", k, want))
+			if unset == nil {
+				unset = map[string]string{}
+			}
+			unset[k] = want
 		case got != want:
 			diffs = append(diffs, fmt.Sprintf("metadata %s is %q, job wants %q", k, got, want))
 		}
 	}
-	return diffs
+	return diffs, unset
 }
 
 func others[V any](m map[string]V) string {

@@ -173,8 +173,6 @@ func TestEnsureCollectionMismatch(t *testing.T) {
 			[]string{`sparse vector "bm25" has IDF on, job wants off`}},
 		{"metadata value", "docs", with(func(s *qdrantstore.Schema) { s.Metadata["model"] = "other-embed" }),
 			[]string{`metadata model is "test-embed", job wants "other-embed"`}},
-		{"metadata unset", "docs", with(func(s *qdrantstore.Schema) { s.Metadata["dims"] = "4" }),
-			[]string{`metadata dims is unset, job wants "4"`}},
 		{"everything", "docs", with(func(s *qdrantstore.Schema) {
 			s.Dense.Size, s.Sparse.IDF, s.Metadata["chunker"] = 8, false, "v2"
 		}), []string{"size 4, job wants 8", "IDF on, job wants off", `metadata chunker is "v1", job wants "v2"`}},
@@ -671,5 +669,28 @@ func TestErrorsNeverShowTheKey(t *testing.T) {
 		if strings.Contains(err.Error(), testKey) {
 			t.Errorf("err = %q shows the key", err)
 		}
+	}
+}
+
+// A collection without the job's metadata (made by a collection job, say)
+// takes it on first use, and holds later jobs to it.
+func TestEnsureCollectionRecordsUnsetMetadata(t *testing.T) {
+	e := setup(t)
+	bare := qdrantstore.Schema{Dense: &qdrantstore.Dense{Size: 4}, Sparse: &qdrantstore.Sparse{IDF: true}}
+	if created, err := e.store.EnsureCollection(e.ctx, "bare", bare); err != nil || !created {
+		t.Fatalf("create: %v %v", created, err)
+	}
+	job := bare
+	job.Metadata = map[string]string{"model": "m1", "chunker": "1"}
+	if created, err := e.store.EnsureCollection(e.ctx, "bare", job); err != nil || created {
+		t.Fatalf("first job: %v %v", created, err)
+	}
+	info, err := e.store.Info(e.ctx, "bare")
+	if err != nil || info.Schema.Metadata["model"] != "m1" || info.Schema.Metadata["chunker"] != "1" {
+		t.Fatalf("metadata after the first job = %v, %v", info.Schema.Metadata, err)
+	}
+	job.Metadata = map[string]string{"model": "m2"}
+	if _, err := e.store.EnsureCollection(e.ctx, "bare", job); !errors.Is(err, qdrantstore.ErrSchemaMismatch) || !strings.Contains(err.Error(), `metadata model is "m1", job wants "m2"`) {
+		t.Fatalf("a different model = %v", err)
 	}
 }
