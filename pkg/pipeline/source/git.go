@@ -1,0 +1,873 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/go-git/go-git/v5/plumbing/transport/server"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// Defaults for the zero values of GitOptions' limits.
+const (
+	DefaultGitMaxFileSize int64 = 1 << 20 // 1 MiB
+	DefaultGitMaxFiles          = 100_000
+	DefaultGitMaxBytes    int64 = 1 << 30 // 1 GiB
+)
+
+// DefaultGitUsername is the user name sent with a token when
+// GitOptions.Username is empty. GitHub accepts any user name with a token;
+// "x-access-token" is what it documents for app tokens. GitLab wants
+// "oauth2" (or any name) with a personal or project token; Bitbucket wants
+// "x-token-auth" for access tokens: set Username for those.
+const DefaultGitUsername = "x-access-token"
+
+var (
+	// ErrRefNotFound: the ref (branch, tag or commit) does not exist in
+	// the repository, or the repository is empty.
+	ErrRefNotFound = errors.New("git ref not found")
+	// ErrRepoNotFound: the server answered that the repository does not
+	// exist or that the credentials do not give access to it. Hosts like
+	// GitHub answer both cases the same way, so they cannot be told apart.
+	ErrRepoNotFound = errors.New("repository not found or access denied")
+	// ErrRemoteTooLarge: a remote input exceeded one of its bounds (bytes
+	// downloaded, objects, an object's size, files or bytes of a checkout).
+	ErrRemoteTooLarge = errors.New("remote input exceeds its limit")
+)
+
+// Bounds that are not options: they only stop inputs no real repository has.
+const (
+	gitMaxTreeDepth     = 256  // nested directories
+	gitMaxPathLen       = 4096 // bytes of a path
+	gitMaxErrorBody     = 4 << 10
+	gitProgressEvery    = 256 << 10
+	gitMaxTagChain      = 8
+	gitExtraAdvertBytes = 1 << 20
+)
+
+// GitOptions configures CloneGit.
+type GitOptions struct {
+	// URL is the repository: https://host/path (see Policy for what else
+	// may be allowed). Credentials in the URL are refused.
+	URL string
+	// Ref is a branch or tag name (tried as refs/heads/<Ref>, then
+	// refs/tags/<Ref>), a full ref name ("refs/..."), a full 40-hex commit
+	// hash, or "" for the remote's default branch (HEAD).
+	Ref string
+	// Dir is the job's work directory, created by the caller. CloneGit
+	// keeps a bare object store there and writes nothing outside it.
+	Dir string
+	// Policy decides which URLs and addresses may be contacted.
+	Policy Policy
+	// Username and Token authenticate over http(s) with basic auth. They
+	// come from a named credential resolved by the caller and never
+	// appear in an error. Username defaults to DefaultGitUsername when a
+	// Token is set.
+	Username, Token string
+	// MaxFileSize is the largest file Walk reads; bigger ones are yielded
+	// with Skip = SkipTooLarge. Default DefaultGitMaxFileSize.
+	MaxFileSize int64
+	// MaxFiles bounds the entries Walk yields (skipped ones included).
+	// Default DefaultGitMaxFiles.
+	MaxFiles int
+	// MaxBytes bounds the checkout: the pack downloaded, every object in
+	// it once inflated, and the total of the file contents Walk yields.
+	// Default DefaultGitMaxBytes.
+	MaxBytes int64
+	// Depth is the number of commits fetched; default 1 (the commit
+	// itself). A larger depth only costs more. File URLs (go-git's
+	// in-process server, which has no shallow support) always fetch the
+	// whole history.
+	Depth int
+	// Progress, if set, is called with the number of pack bytes received
+	// so far, every 256 KiB and once at the end of each download.
+	Progress func(received int64)
+}
+
+// Git is a fetched commit of a git repository. Its files are read from the
+// commit's tree in the object store: no work tree is checked out.
+type Git struct {
+	url         string // redacted, for errors
+	st          *filesystem.Storage
+	commit      plumbing.Hash
+	maxFileSize int64
+	maxFiles    int
+	maxBytes    int64
+}
+
+var _ Source = (*Git)(nil)
+
+// CloneGit fetches one ref of the repository at opts.URL into opts.Dir: a
+// shallow fetch of a single commit, without tags or submodules, over a
+// client that enforces opts.Policy (see Policy.HTTPClient). The URL is
+// checked before anything is sent.
+//
+// A commit hash is fetched directly ("want <hash>"), which works when the
+// server allows fetching a reachable commit that is not a branch or tag
+// tip: git http-backend (smart HTTP, stateless) does, as do GitHub, GitLab
+// and Bitbucket. If the server refuses, CloneGit fetches the default
+// branch's whole history (bounded by MaxBytes) and looks for the commit
+// there.
+//
+// Errors name the operation and the redacted URL and wrap ErrPolicy,
+// ErrRepoNotFound, ErrRefNotFound or ErrRemoteTooLarge where they apply
+// (also context.Canceled / DeadlineExceeded); anything else is a network
+// or server failure that may be retried.
+func CloneGit(ctx context.Context, opts GitOptions) (*Git, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	u, err := opts.Policy.CheckURL(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("git clone: %w", err)
+	}
+	if err := checkGitRef(opts.Ref); err != nil {
+		return nil, fmt.Errorf("git clone %s: %w", RedactURL(u), err)
+	}
+	c := &gitClone{opts: opts, u: u, url: RedactURL(u)}
+	return c.run(ctx)
+}
+
+func (o *GitOptions) defaults() error {
+	if o.Dir == "" {
+		return errors.New("git clone: no work directory")
+	}
+	if o.MaxFileSize < 0 || o.MaxFiles < 0 || o.MaxBytes < 0 || o.Depth < 0 {
+		return errors.New("git clone: negative limit")
+	}
+	if o.MaxFileSize == 0 {
+		o.MaxFileSize = DefaultGitMaxFileSize
+	}
+	if o.MaxFiles == 0 {
+		o.MaxFiles = DefaultGitMaxFiles
+	}
+	if o.MaxBytes == 0 {
+		o.MaxBytes = DefaultGitMaxBytes
+	}
+	if o.Depth == 0 {
+		o.Depth = 1
+	}
+	if o.Token != "" && o.Username == "" {
+		o.Username = DefaultGitUsername
+	}
+	return nil
+}
+
+// checkGitRef refuses refs that could be taken for options and names git
+// would refuse (git check-ref-format), so that they fail early and clearly.
+func checkGitRef(ref string) error {
+	if ref == "" {
+		return nil
+	}
+	if strings.HasPrefix(ref, "-") {
+		return fmt.Errorf("%w: ref must not start with %q", ErrPolicy, "-")
+	}
+	bad := len(ref) > 255 || strings.Contains(ref, "..") || strings.Contains(ref, "@{") ||
+		strings.Contains(ref, "//") || strings.HasPrefix(ref, "/") || strings.HasSuffix(ref, "/") ||
+		strings.HasSuffix(ref, ".") || strings.HasSuffix(ref, ".lock") || ref == "@"
+	for _, r := range ref {
+		if r < 0x20 || r == 0x7f || strings.ContainsRune(" ~^:?*[\\", r) {
+			bad = true
+		}
+	}
+	if bad {
+		return fmt.Errorf("%w: invalid ref name %q", ErrRefNotFound, truncate(ref, 64))
+	}
+	return nil
+}
+
+// isFullHash reports whether s is a full SHA-1 commit hash.
+func isFullHash(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// gitClone is the state of one CloneGit call.
+type gitClone struct {
+	opts     GitOptions
+	u        *url.URL
+	url      string
+	limitHit atomic.Bool // a response body went over its bound
+	received int64
+	st       *filesystem.Storage
+}
+
+func (c *gitClone) run(ctx context.Context) (g *Git, err error) {
+	if info, err := os.Stat(c.opts.Dir); err != nil {
+		return nil, fmt.Errorf("git clone %s: work directory: %w", c.url, err)
+	} else if !info.IsDir() {
+		return nil, fmt.Errorf("git clone %s: work directory %s is not a directory", c.url, c.opts.Dir)
+	}
+	sess, err := c.session()
+	if err != nil {
+		return nil, c.fail(ctx, "connect", err)
+	}
+	defer sess.Close()
+
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil {
+		return nil, c.fail(ctx, "list refs", err)
+	}
+	want, byHash, err := resolveGitRef(ar, c.opts.Ref)
+	if err != nil {
+		return nil, fmt.Errorf("git clone %s: %w", c.url, err)
+	}
+
+	fs := osfs.New(c.opts.Dir, osfs.WithBoundOS())
+	c.st = filesystem.NewStorageWithOptions(fs, cache.NewObjectLRU(16*cache.MiByte), filesystem.Options{
+		LargeObjectThreshold: c.opts.MaxFileSize,
+	})
+	defer func() {
+		if err != nil {
+			_ = c.st.Close()
+		}
+	}()
+
+	ferr := c.fetch(ctx, sess, ar, want, c.opts.Depth)
+	if ferr == nil && !c.has(want) {
+		ferr = fmt.Errorf("server did not send %s", want)
+	}
+	if ferr != nil {
+		if !byHash || ctx.Err() != nil || c.limitHit.Load() || gitErrIs(ferr, ErrPolicy) || errors.Is(ferr, ErrRemoteTooLarge) {
+			return nil, c.fail(ctx, "fetch", ferr)
+		}
+		// The server refused "want <commit>" (it only serves branch
+		// and tag tips): fetch the default branch's history and look
+		// for the commit there.
+		if ar.Head == nil {
+			return nil, fmt.Errorf("git clone %s: %w: commit %s: the server refused it and has no default branch", c.url, ErrRefNotFound, want)
+		}
+		if err := c.fetch(ctx, sess, ar, *ar.Head, 0); err != nil {
+			return nil, c.fail(ctx, "fetch default branch", err)
+		}
+		if !c.has(want) {
+			return nil, fmt.Errorf("git clone %s: %w: commit %s is not on the default branch (and the server refused to send it directly)", c.url, ErrRefNotFound, want)
+		}
+	}
+
+	commit, err := c.peel(want)
+	if err != nil {
+		return nil, fmt.Errorf("git clone %s: %w", c.url, err)
+	}
+	return &Git{
+		url:         c.url,
+		st:          c.st,
+		commit:      commit,
+		maxFileSize: c.opts.MaxFileSize,
+		maxFiles:    c.opts.MaxFiles,
+		maxBytes:    c.opts.MaxBytes,
+	}, nil
+}
+
+// session opens an upload-pack session for the checked URL: over a
+// per-call HTTP client for http(s) (go-git's global protocol registry is
+// not used), or go-git's in-process server for file URLs.
+func (c *gitClone) session() (transport.UploadPackSession, error) {
+	if c.u.Scheme == "file" {
+		// go-git's server opens the path as a git directory: for a
+		// working copy that is its .git.
+		p := c.u.Path
+		if fi, err := os.Stat(filepath.Join(p, ".git")); err == nil && fi.IsDir() {
+			p = filepath.Join(p, ".git")
+		}
+		ep, err := transport.NewEndpoint(p)
+		if err != nil {
+			return nil, err
+		}
+		return server.DefaultServer.NewUploadPackSession(ep, nil)
+	}
+	ep, err := transport.NewEndpoint(c.u.String())
+	if err != nil {
+		return nil, err
+	}
+	hc := c.opts.Policy.HTTPClient(0)
+	hc.Transport = &gitBodyLimit{rt: hc.Transport, limit: c.opts.MaxBytes + gitExtraAdvertBytes, hit: &c.limitHit}
+	tr := githttp.NewClientWithOptions(hc, &githttp.ClientOptions{RedirectPolicy: githttp.FollowInitialRedirects})
+	var auth transport.AuthMethod
+	if c.opts.Token != "" {
+		auth = &githttp.BasicAuth{Username: c.opts.Username, Password: c.opts.Token}
+	}
+	return tr.NewUploadPackSession(ep, auth)
+}
+
+// resolveGitRef picks the object to fetch for ref from the advertised
+// refs. byHash is true when ref is a commit hash that is not advertised.
+func resolveGitRef(ar *packp.AdvRefs, ref string) (want plumbing.Hash, byHash bool, err error) {
+	if ref == "" || ref == "HEAD" {
+		if ar.Head == nil {
+			return plumbing.ZeroHash, false, fmt.Errorf("%w: the remote has no default branch (HEAD)", ErrRefNotFound)
+		}
+		return *ar.Head, false, nil
+	}
+	if isFullHash(ref) {
+		h := plumbing.NewHash(strings.ToLower(ref))
+		for _, adv := range ar.References {
+			if adv == h {
+				return h, false, nil
+			}
+		}
+		return h, true, nil
+	}
+	names := []string{"refs/heads/" + ref, "refs/tags/" + ref}
+	if strings.HasPrefix(ref, "refs/") {
+		names = []string{ref}
+	}
+	for _, n := range names {
+		if h, ok := ar.References[n]; ok {
+			return h, false, nil
+		}
+	}
+	hint := ""
+	if len(ref) >= 4 && len(ref) < 40 && isFullHash(ref+strings.Repeat("0", 40-len(ref))) {
+		hint = " (abbreviated commit hashes are not supported: use the full 40-character hash)"
+	}
+	return plumbing.ZeroHash, false, fmt.Errorf("%w: no branch or tag %q%s", ErrRefNotFound, truncate(ref, 64), hint)
+}
+
+// fetch asks for want (depth commits deep, 0 = all) and stores the pack.
+func (c *gitClone) fetch(ctx context.Context, sess transport.UploadPackSession, ar *packp.AdvRefs, want plumbing.Hash, depth int) (err error) {
+	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
+	req.Capabilities.Delete(capability.ThinPack) // nothing to complete a thin pack with
+	req.Wants = []plumbing.Hash{want}
+	if depth > 0 && ar.Capabilities.Supports(capability.Shallow) {
+		req.Depth = packp.DepthCommits(depth)
+		if err := req.Capabilities.Set(capability.Shallow); err != nil {
+			return err
+		}
+	}
+	if c.opts.Progress == nil && ar.Capabilities.Supports(capability.NoProgress) {
+		if err := req.Capabilities.Set(capability.NoProgress); err != nil {
+			return err
+		}
+	}
+	resp, err := sess.UploadPack(ctx, req)
+	if err != nil {
+		return err
+	}
+	defer resp.Close()
+
+	var r io.Reader = resp
+	switch {
+	case req.Capabilities.Supports(capability.Sideband64k):
+		r = sideband.NewDemuxer(sideband.Sideband64k, resp)
+	case req.Capabilities.Supports(capability.Sideband):
+		r = sideband.NewDemuxer(sideband.Sideband, resp)
+	}
+
+	// The pack goes to a temporary file first so that its objects can be
+	// checked against the limits before go-git inflates them (go-git
+	// holds each object in memory while indexing).
+	tmp, err := os.CreateTemp(c.opts.Dir, "incoming-*.pack")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = tmp.Close()
+		_ = os.Remove(tmp.Name())
+	}()
+	if err := c.download(ctx, tmp, r); err != nil {
+		return err
+	}
+	_ = resp.Close()
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	maxObjects := uint32(min(int64(8*c.opts.MaxFiles+4096), 1<<31))
+	if err := gitCheckPack(ctx, tmp, c.opts.MaxBytes, maxObjects); err != nil {
+		return err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := packfile.UpdateObjectStorage(c.st, tmp); err != nil {
+		return fmt.Errorf("store pack: %w", err)
+	}
+	if len(resp.Shallows) > 0 {
+		old, err := c.st.Shallow()
+		if err != nil {
+			return err
+		}
+		for _, h := range resp.Shallows {
+			if !slices.Contains(old, h) {
+				old = append(old, h)
+			}
+		}
+		if err := c.st.SetShallow(old); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// download copies the pack stream to w, at most MaxBytes, reporting
+// progress.
+func (c *gitClone) download(ctx context.Context, w io.Writer, r io.Reader) error {
+	buf := make([]byte, 64<<10)
+	limit := c.opts.MaxBytes
+	var n, reported int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		k, rerr := r.Read(buf)
+		if k > 0 {
+			n += int64(k)
+			c.received += int64(k)
+			if n > limit {
+				return fmt.Errorf("%w: pack larger than %d bytes", ErrRemoteTooLarge, limit)
+			}
+			if _, err := w.Write(buf[:k]); err != nil {
+				return err
+			}
+			if c.opts.Progress != nil && n-reported >= gitProgressEvery {
+				reported = n
+				c.opts.Progress(c.received)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return fmt.Errorf("receive pack: %w", rerr)
+		}
+	}
+	if c.opts.Progress != nil {
+		c.opts.Progress(c.received)
+	}
+	if n == 0 {
+		return errors.New("receive pack: empty response")
+	}
+	return nil
+}
+
+// has reports whether the object store holds h.
+func (c *gitClone) has(h plumbing.Hash) bool {
+	return c.st.HasEncodedObject(h) == nil
+}
+
+// peel follows annotated tags from h to a commit.
+func (c *gitClone) peel(h plumbing.Hash) (plumbing.Hash, error) {
+	for range gitMaxTagChain {
+		obj, err := c.st.EncodedObject(plumbing.AnyObject, h)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("%w: object %s: %w", ErrRefNotFound, h, err)
+		}
+		switch obj.Type() {
+		case plumbing.CommitObject:
+			return h, nil
+		case plumbing.TagObject:
+			tag, err := object.DecodeTag(c.st, obj)
+			if err != nil {
+				return plumbing.ZeroHash, fmt.Errorf("tag %s: %w", h, err)
+			}
+			h = tag.Target
+		default:
+			return plumbing.ZeroHash, fmt.Errorf("%w: %s is a %s, not a commit", ErrRefNotFound, h, obj.Type())
+		}
+	}
+	return plumbing.ZeroHash, fmt.Errorf("%w: tag chain longer than %d", ErrRefNotFound, gitMaxTagChain)
+}
+
+// fail turns an error from go-git or the network into a CloneGit error:
+// operation, redacted URL, the matching sentinel, and a message with no
+// credential in it.
+func (c *gitClone) fail(ctx context.Context, op string, err error) error {
+	var kinds []error
+	switch {
+	case c.limitHit.Load() || errors.Is(err, ErrRemoteTooLarge):
+		kinds = append(kinds, ErrRemoteTooLarge)
+	case gitErrIs(err, ErrPolicy):
+		kinds = append(kinds, ErrPolicy)
+	case gitErrIs(err, transport.ErrRepositoryNotFound),
+		gitErrIs(err, transport.ErrAuthenticationRequired),
+		gitErrIs(err, transport.ErrAuthorizationFailed):
+		kinds = append(kinds, ErrRepoNotFound)
+	case gitErrIs(err, transport.ErrEmptyRemoteRepository):
+		kinds = append(kinds, ErrRefNotFound)
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		kinds = append(kinds, cerr)
+	}
+	// go-git formats "<sentinel>: <server's reason>", with an empty
+	// reason at times.
+	msg := strings.TrimRight(truncate(c.scrub(err.Error()), 512), ": \n")
+	for _, k := range kinds {
+		if !strings.Contains(msg, k.Error()) {
+			msg = k.Error() + ": " + msg
+		}
+	}
+	return &gitError{op: op, url: c.url, msg: msg, kinds: kinds, cause: err}
+}
+
+// scrub removes credentials from a message: URL userinfo, and the token
+// and user name wherever a server may have echoed them.
+func (c *gitClone) scrub(s string) string {
+	s = Redact(s)
+	if c.opts.Token != "" {
+		s = strings.ReplaceAll(s, c.opts.Token, "REDACTED")
+	}
+	if len(c.opts.Username) >= 8 && c.opts.Username != DefaultGitUsername {
+		s = strings.ReplaceAll(s, c.opts.Username, "REDACTED")
+	}
+	return s
+}
+
+// gitError is an error of CloneGit. Its message is scrubbed; errors.Is
+// sees the sentinels in kinds and the original error.
+type gitError struct {
+	op, url, msg string
+	kinds        []error
+	cause        error
+}
+
+func (e *gitError) Error() string {
+	return "git " + e.op + " " + e.url + ": " + e.msg
+}
+
+func (e *gitError) Unwrap() []error {
+	return append(slices.Clip(e.kinds), e.cause)
+}
+
+// gitErrIs is errors.Is that also looks inside go-git's error wrappers,
+// which have no Unwrap method.
+func gitErrIs(err, target error) bool {
+	for range 16 {
+		if err == nil {
+			return false
+		}
+		if errors.Is(err, target) {
+			return true
+		}
+		var ue *plumbing.UnexpectedError
+		var pe *plumbing.PermanentError
+		switch {
+		case errors.As(err, &ue):
+			err = ue.Err
+		case errors.As(err, &pe):
+			err = pe.Err
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// gitBodyLimit bounds HTTP response bodies: a success body to limit bytes
+// (an error past it, recorded in hit, since go-git flattens the errors of
+// its decoders into text), an error body silently to gitMaxErrorBody
+// (go-git reads all of it into the error message).
+type gitBodyLimit struct {
+	rt    http.RoundTripper
+	limit int64
+	hit   *atomic.Bool
+}
+
+func (t *gitBodyLimit) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.rt.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(resp.Body, gitMaxErrorBody), resp.Body}
+		return resp, nil
+	}
+	resp.Body = &gitLimitedBody{rc: resp.Body, left: t.limit, hit: t.hit}
+	return resp, nil
+}
+
+type gitLimitedBody struct {
+	rc   io.ReadCloser
+	left int64
+	hit  *atomic.Bool
+}
+
+func (b *gitLimitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// Probe for one more byte: only a body that goes on is too large.
+		var one [1]byte
+		n, err := b.rc.Read(one[:])
+		if n > 0 {
+			b.hit.Store(true)
+			return 0, fmt.Errorf("%w: response body", ErrRemoteTooLarge)
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *gitLimitedBody) Close() error { return b.rc.Close() }
+
+// gitCheckPack reads the pack in f and refuses it if it holds more than
+// maxObjects objects or an object that inflates to more than maxObject
+// bytes (for a delta: the object it produces). It stops at the first
+// offending header, before inflating that object.
+func gitCheckPack(ctx context.Context, f *os.File, maxObject int64, maxObjects uint32) error {
+	s := packfile.NewScanner(f)
+	_, count, err := s.Header()
+	if err != nil {
+		return fmt.Errorf("pack header: %w", err)
+	}
+	if count > maxObjects {
+		return fmt.Errorf("%w: pack has %d objects (limit %d)", ErrRemoteTooLarge, count, maxObjects)
+	}
+	for i := uint32(0); i < count; i++ {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		oh, err := s.NextObjectHeader()
+		if err != nil {
+			return fmt.Errorf("pack object %d: %w", i, err)
+		}
+		if oh.Length > maxObject {
+			return fmt.Errorf("%w: pack object of %d bytes (limit %d)", ErrRemoteTooLarge, oh.Length, maxObject)
+		}
+		var w io.Writer = io.Discard
+		var dw *gitDeltaSize
+		if oh.Type == plumbing.OFSDeltaObject || oh.Type == plumbing.REFDeltaObject {
+			dw = &gitDeltaSize{max: maxObject}
+			w = dw
+		}
+		if _, _, err := s.NextObject(w); err != nil {
+			if errors.Is(err, ErrRemoteTooLarge) {
+				return err
+			}
+			return fmt.Errorf("pack object %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// gitDeltaSize reads a delta's header (source size, target size, both
+// LEB128) and fails once the target size is known to exceed max.
+type gitDeltaSize struct {
+	max  int64
+	head []byte
+	done bool
+}
+
+func (d *gitDeltaSize) Write(p []byte) (int, error) {
+	if d.done {
+		return len(p), nil
+	}
+	d.head = append(d.head, p[:min(len(p), 32-len(d.head))]...)
+	rest := d.head
+	var target uint64
+	for field := 0; field < 2; field++ {
+		v, n, ok := leb128(rest)
+		if !ok {
+			if len(d.head) >= 32 {
+				return 0, errors.New("malformed delta header")
+			}
+			return len(p), nil // need more bytes
+		}
+		rest = rest[n:]
+		target = v
+	}
+	d.done = true
+	if target > uint64(d.max) {
+		return 0, fmt.Errorf("%w: pack delta producing %d bytes (limit %d)", ErrRemoteTooLarge, target, d.max)
+	}
+	return len(p), nil
+}
+
+// leb128 decodes git's delta size varint.
+func leb128(b []byte) (v uint64, n int, ok bool) {
+	var shift uint
+	for i, c := range b {
+		if shift > 63 {
+			return 0, 0, false
+		}
+		v |= uint64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			return v, i + 1, true
+		}
+		shift += 7
+	}
+	return 0, 0, false
+}
+
+// Commit returns the full hash of the fetched commit.
+func (g *Git) Commit() string { return g.commit.String() }
+
+// Close releases the object store's files. Dir itself is the caller's.
+func (g *Git) Close() error { return g.st.Close() }
+
+// Walk yields the files of the commit's tree, by path (byte order), as
+// Source requires: regular and executable files with their content;
+// symbolic links as SkipSymlink, submodules (gitlinks) as SkipNotRegular
+// and files over MaxFileSize as SkipTooLarge, all without content. It
+// fails with ErrRemoteTooLarge past MaxFiles entries or MaxBytes of
+// content, and on a tree entry whose name is not a single local path
+// element ("..", "a/b", ...), which no honest git client writes.
+func (g *Git) Walk(ctx context.Context, fn func(File) error) error {
+	commit, err := object.GetCommit(g.st, g.commit)
+	if err != nil {
+		return fmt.Errorf("git walk %s: commit %s: %w", g.url, g.commit, err)
+	}
+	w := &gitWalker{g: g, fn: fn, maxEntries: 2*g.maxFiles + 1024}
+	if err := w.tree(ctx, commit.TreeHash, "", 0); err != nil {
+		var fe gitFnError
+		if errors.As(err, &fe) {
+			return fe.err // fn's error, as is
+		}
+		return fmt.Errorf("git walk %s: %w", g.url, err)
+	}
+	return nil
+}
+
+type gitWalker struct {
+	g          *Git
+	fn         func(File) error
+	files      int
+	entries    int
+	maxEntries int
+	bytes      int64
+}
+
+// gitFnError carries an error returned by the walk function.
+type gitFnError struct{ err error }
+
+func (e gitFnError) Error() string { return e.err.Error() }
+
+func (w *gitWalker) yield(f File) error {
+	w.files++
+	if w.files > w.g.maxFiles {
+		return fmt.Errorf("%w: more than %d files", ErrRemoteTooLarge, w.g.maxFiles)
+	}
+	if err := w.fn(f); err != nil {
+		return gitFnError{err}
+	}
+	return nil
+}
+
+func (w *gitWalker) tree(ctx context.Context, h plumbing.Hash, dir string, depth int) error {
+	if depth > gitMaxTreeDepth {
+		return fmt.Errorf("%w: directories nested deeper than %d", ErrRemoteTooLarge, gitMaxTreeDepth)
+	}
+	t, err := object.GetTree(w.g.st, h)
+	if err != nil {
+		return fmt.Errorf("tree %q: %w", dir, err)
+	}
+	// Sort by the name git sorts by (a directory as "name/"), which walks
+	// paths in byte order; a hostile tree need not be sorted.
+	entries := slices.Clone(t.Entries)
+	key := func(e object.TreeEntry) string {
+		if e.Mode == filemode.Dir {
+			return e.Name + "/"
+		}
+		return e.Name
+	}
+	slices.SortStableFunc(entries, func(a, b object.TreeEntry) int { return strings.Compare(key(a), key(b)) })
+	for i, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if i > 0 && entries[i-1].Name == e.Name {
+			continue // duplicate name in a hostile tree: first one wins
+		}
+		w.entries++
+		if w.entries > w.maxEntries {
+			return fmt.Errorf("%w: more than %d tree entries", ErrRemoteTooLarge, w.maxEntries)
+		}
+		if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\x00") {
+			return fmt.Errorf("tree %q: invalid entry name %q", dir, truncate(e.Name, 64))
+		}
+		p := path.Join(dir, e.Name)
+		if len(p) > gitMaxPathLen || !filepath.IsLocal(p) {
+			return fmt.Errorf("tree %q: invalid path %q", dir, truncate(p, 64))
+		}
+		switch e.Mode {
+		case filemode.Dir:
+			if err := w.tree(ctx, e.Hash, p, depth+1); err != nil {
+				return err
+			}
+		case filemode.Regular, filemode.Executable, filemode.Deprecated:
+			if err := w.blob(e.Hash, p); err != nil {
+				return err
+			}
+		case filemode.Symlink:
+			if err := w.yield(File{Path: p, Skip: SkipSymlink}); err != nil {
+				return err
+			}
+		default: // filemode.Submodule and anything unknown
+			if err := w.yield(File{Path: p, Skip: SkipNotRegular}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *gitWalker) blob(h plumbing.Hash, p string) error {
+	obj, err := w.g.st.EncodedObject(plumbing.BlobObject, h)
+	if err != nil {
+		return fmt.Errorf("file %q: %w", p, err)
+	}
+	size := obj.Size()
+	if size > w.g.maxFileSize {
+		return w.yield(File{Path: p, Skip: SkipTooLarge})
+	}
+	if w.bytes+size > w.g.maxBytes {
+		return fmt.Errorf("%w: files larger than %d bytes in total", ErrRemoteTooLarge, w.g.maxBytes)
+	}
+	r, err := obj.Reader()
+	if err != nil {
+		return fmt.Errorf("file %q: %w", p, err)
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(size))
+	_, err = buf.ReadFrom(io.LimitReader(r, size+1))
+	_ = r.Close()
+	if err != nil {
+		return fmt.Errorf("file %q: %w", p, err)
+	}
+	if int64(buf.Len()) != size {
+		return fmt.Errorf("file %q: object %s has %d bytes, header says %d", p, h, buf.Len(), size)
+	}
+	w.bytes += size
+	data := buf.Bytes()
+	if data == nil {
+		data = []byte{}
+	}
+	return w.yield(File{Path: p, Data: data})
+}

@@ -1,0 +1,82 @@
+package source
+
+import (
+	"net/url"
+	"strings"
+)
+
+// RedactURL returns u as a string without its userinfo (user name and
+// password). A nil URL gives "".
+func RedactURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	c := *u
+	c.User = nil
+	return c.String()
+}
+
+// Redact removes the userinfo from every URL-looking substring of s
+// ("scheme://user:secret@host/..." becomes "scheme://host/..."), for error
+// messages and logs. It is a text filter: it needs no valid URL and also
+// catches a password that contains a raw '/' ("https://u:pa/ss@host").
+// It does not know about secrets elsewhere in a URL (query parameters).
+func Redact(s string) string {
+	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i+3])
+		s = s[i+3:]
+		// The token is the rest of the URL: up to white space or a
+		// character that commonly delimits a URL in text.
+		end := strings.IndexAny(s, " \t\r\n\"'<>`")
+		if end < 0 {
+			end = len(s)
+		}
+		tok := s[:end]
+		if at := userinfoEnd(tok); at >= 0 {
+			s = s[at+1:]
+		}
+	}
+}
+
+// userinfoEnd returns the index of the '@' that ends the userinfo of a URL
+// whose text after "://" is tok, or -1 if it has none.
+func userinfoEnd(tok string) int {
+	// The authority ends at the first '/', '?' or '#'; its userinfo at
+	// the last '@' inside it.
+	auth := tok
+	if j := strings.IndexAny(tok, "/?#"); j >= 0 {
+		auth = tok[:j]
+	}
+	if at := strings.LastIndexByte(auth, '@'); at >= 0 {
+		return at
+	}
+	// "user:pa/ss@host": the authority "user:pa" cannot be host:port (the
+	// port is not numeric), so the password went on past a '/'. Take the
+	// userinfo up to the first '@' of the token.
+	colon := strings.IndexByte(auth, ':')
+	if colon < 0 || strings.HasPrefix(auth, "[") {
+		return -1
+	}
+	port := auth[colon+1:]
+	numeric := port != ""
+	for k := 0; k < len(port); k++ {
+		if port[k] < '0' || port[k] > '9' {
+			numeric = false
+			break
+		}
+	}
+	if numeric {
+		return -1
+	}
+	return strings.IndexByte(tok, '@')
+}
