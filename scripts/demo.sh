@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job end to end on embedded defaults: starts `dispatcher --dev`
-# (embedded NATS with JetStream, the local runtime) on a free port, submits
-# a job with `submit --wait`, shows its status and logs, and stops the
+# (embedded NATS with JetStream, the embedded Qdrant-compatible server, the
+# local runtime) on free ports, indexes this repository into a collection
+# with `submit upload-repo --wait` (bm25, offline), re-indexes it (nothing
+# changed: nothing re-embedded), answers a search, and stops the
 # dispatcher. Usage: scripts/demo.sh [BIN_DIR]
 set -euo pipefail
 bin=${1:-bin}
@@ -12,19 +14,31 @@ out="$data/dispatcher.out"
 pid=$!
 cleanup() { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT
+url="" qdrant=""
 for _ in $(seq 100); do
   url=$(sed -n 's/.*NATS (embedded, JetStream): *\(nats:\/\/[^ ]*\).*/\1/p' "$out")
-  [ -n "$url" ] && break
+  qdrant=$(sed -n 's/.*Qdrant (embedded, gRPC): *\([0-9.]*:[0-9]*\).*/\1/p' "$out")
+  [ -n "$url" ] && [ -n "$qdrant" ] && break
   kill -0 "$pid" 2>/dev/null || { cat "$data/dispatcher.log"; exit 1; }
   sleep 0.1
 done
 [ -n "$url" ] || { echo "dispatcher did not start"; cat "$data/dispatcher.log"; exit 1; }
-export NATS_URL=$url
-echo "== dispatcher --dev is up: NATS at $url"
-id="demo-$(date +%s)-$$"
-echo "== submit smoke --wait --id $id"
-"$bin/submit" smoke --wait --id "$id" --sleep 2s --progress 5 --message "hello from jetrun"
-echo "== submit status $id"
-"$bin/submit" status "$id"
-echo "== submit logs $id"
-"$bin/submit" logs "$id"
+export NATS_URL=$url QDRANT_HOST=${qdrant%:*} QDRANT_PORT=${qdrant##*:}
+echo "== dispatcher --dev is up: NATS at $url, Qdrant-compatible server at $qdrant"
+
+# This checkout is the "real repository" (a git clone in CI); anything
+# else is indexed as a directory.
+here=$(cd "$(dirname "$0")/.." && pwd)
+if repo=$(git -C "$here" rev-parse --show-toplevel 2>/dev/null); then
+  echo "== submit upload-repo $repo --collection jetrun --wait"
+  "$bin/submit" upload-repo "$repo" --collection jetrun --wait
+  echo "== again: unchanged files are not re-embedded"
+  "$bin/submit" upload-repo "$repo" --collection jetrun --wait
+else
+  echo "== submit upload-file $here --local --collection jetrun --wait"
+  "$bin/submit" upload-file "$here" --local --collection jetrun --wait
+fi
+echo "== submit collection info jetrun"
+"$bin/submit" collection info jetrun
+echo '== submit search --collection jetrun "how are retries backed off"'
+"$bin/submit" search --collection jetrun --limit 5 "how are retries backed off"

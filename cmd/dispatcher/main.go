@@ -79,6 +79,10 @@ type config struct {
 	printVersion bool
 	nats         natsconn.Options
 	qdrant       qdrantstore.Config // where workers write vectors
+	allowHosts   string
+	allowHTTP    bool
+	allowPrivate bool
+	allowLocal   bool
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -126,6 +130,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.StringVar(&c.workerNATS, "worker-nats-url", getenv("JETRUN_WORKER_NATS_URL"), "NATS URL handed to workers when they reach NATS by another address, e.g. from containers (env JETRUN_WORKER_NATS_URL; default: the dispatcher's)")
 	fs.IntVar(&c.replicas, "replicas", intEnv("JETRUN_REPLICAS", 1), "replicas of the streams and bucket (3 on a NATS cluster) (env JETRUN_REPLICAS)")
 	fs.BoolVar(&c.printVersion, "version", false, "print the version and exit")
+	fs.StringVar(&c.allowHosts, "source-allow-hosts", getenv(jobs.EnvAllowHosts), "hosts workers may fetch repositories and files from, comma-separated, *.suffix allowed; empty: any public host (env "+jobs.EnvAllowHosts+")")
+	fs.BoolVar(&c.allowHTTP, "source-allow-http", getenv(jobs.EnvAllowHTTP) == "1", "let workers fetch plain http URLs (env "+jobs.EnvAllowHTTP+"=1; on with --dev)")
+	fs.BoolVar(&c.allowPrivate, "source-allow-private", getenv(jobs.EnvAllowPrivate) == "1", "let workers reach loopback, private and link-local addresses (env "+jobs.EnvAllowPrivate+"=1; on with --dev)")
+	fs.BoolVar(&c.allowLocal, "source-allow-local", getenv(jobs.EnvAllowLocal) == "1", "let jobs index file:// URLs and local paths on the worker's machine (env "+jobs.EnvAllowLocal+"=1; on with --dev)")
 	c.nats.RegisterFlags(fs, getenv)
 	qcfg, err := qdrantstore.FromEnv(getenv)
 	if err != nil {
@@ -307,6 +315,22 @@ In another terminal:
 	}
 	maps.Copy(workerEnv, qEnv)
 	maps.Copy(workerSecrets, qSecrets)
+	// The source policy workers apply; --dev trusts the developer's machine.
+	flag1 := func(on bool) string {
+		if on || c.dev {
+			return "1"
+		}
+		return ""
+	}
+	workerEnv[jobs.EnvAllowHosts] = c.allowHosts
+	workerEnv[jobs.EnvAllowHTTP] = flag1(c.allowHTTP)
+	workerEnv[jobs.EnvAllowPrivate] = flag1(c.allowPrivate)
+	workerEnv[jobs.EnvAllowLocal] = flag1(c.allowLocal)
+	for k, v := range workerEnv {
+		if v == "" {
+			delete(workerEnv, k)
+		}
+	}
 
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

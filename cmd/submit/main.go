@@ -1,5 +1,9 @@
 // Command submit submits jetrun jobs and follows them.
 //
+//	submit upload-repo URL --collection C [--ref R] [--include G] [--wait]
+//	submit upload-file PATH|URL --collection C [--wait]
+//	submit collection create|delete|list|info [NAME] [--dense N] [--sparse]
+//	submit search --collection C QUERY...
 //	submit smoke [--sleep D] [--progress N] [--exit-code N] ... [--wait]
 //	submit job KIND --params JSON [--wait]     any kind, params as JSON
 //	submit status ID
@@ -55,6 +59,10 @@ func main() {
 const usage = `usage: submit <command> [flags]
 
 commands:
+  upload-repo  index a git repository into a collection: upload-repo URL --collection C [--wait]
+  upload-file  index a file or archive (uploaded for the worker): upload-file PATH|URL --collection C [--wait]
+  collection   create, delete, list or inspect collections: collection create C --dense 1024 --sparse
+  search       search a collection: search --collection C "how are retries scheduled"
   smoke      submit the diagnostic job (tests a runtime end to end)
   job        submit a job of any kind: submit job KIND --params '{...}'
   status     show a job's record
@@ -125,6 +133,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cmds := map[string]func(context.Context, []string) int{
 		"smoke": a.smoke, "job": a.job, "status": a.status, "list": a.list,
 		"watch": a.watch, "cancel": a.cancel, "logs": a.logs, "dispatchers": a.dispatchers,
+		"upload-repo": a.uploadRepo, "upload-file": a.uploadFile, "collection": a.collection, "search": a.search,
 	}
 	switch args[0] {
 	case "help", "-h", "--help":
@@ -199,6 +208,13 @@ func (s *submission) register(fs *flag.FlagSet) {
 }
 
 func (a *app) submit(ctx context.Context, kind string, params json.RawMessage, s *submission) int {
+	_, code := a.submitJob(ctx, kind, params, s)
+	return code
+}
+
+// submitJob submits, follows the job with --wait, and returns its id and
+// the exit code.
+func (a *app) submitJob(ctx context.Context, kind string, params json.RawMessage, s *submission) (string, int) {
 	sub := messages.Submission{V: messages.Version, JobID: s.id, Kind: kind, Name: s.name, Params: params,
 		Runtime: s.runtime, Resources: messages.Resources{CPU: s.cpu, Memory: s.memory, Timeout: s.timeout}}
 	if s.maxRetries >= 0 {
@@ -210,12 +226,12 @@ func (a *app) submit(ctx context.Context, kind string, params json.RawMessage, s
 	}
 	nc, c, err := a.connect()
 	if err != nil {
-		return a.fail(err)
+		return "", a.fail(err)
 	}
 	defer nc.Close()
 	id, err := c.Submit(ctx, sub)
 	if err != nil {
-		return a.fail(err)
+		return "", a.fail(err)
 	}
 	if a.output == "json" {
 		if !s.wait {
@@ -228,14 +244,14 @@ func (a *app) submit(ctx context.Context, kind string, params json.RawMessage, s
 		}
 	}
 	if !s.wait {
-		return exitOK
+		return id, exitOK
 	}
 	if s.waitTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.waitTimeout)
 		defer cancel()
 	}
-	return a.follow(ctx, c, id)
+	return id, a.follow(ctx, c, id)
 }
 
 // follow shows a job's events until it ends and returns the exit code of

@@ -31,6 +31,17 @@ func TestMain(m *testing.M) {
 // first terminal does, and returns the NATS URL it prints.
 func devDispatcher(t *testing.T) string {
 	t.Helper()
+	return startDev(t).nats
+}
+
+// devAddrs are the addresses a --dev dispatcher prints.
+type devAddrs struct {
+	nats   string // nats://127.0.0.1:PORT
+	qdrant string // 127.0.0.1:PORT
+}
+
+func startDev(t testing.TB, extraEnv ...string) devAddrs {
+	t.Helper()
 	bin, err := testbin.Path("dispatcher")
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +51,7 @@ func devDispatcher(t *testing.T) string {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "--dev", "--data-dir", t.TempDir(), "--dev-nats-listen", "127.0.0.1:0", "--dev-qdrant-listen", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "WORKER_BIN="+worker)
+	cmd.Env = append(append(os.Environ(), "WORKER_BIN="+worker), extraEnv...)
 	stdout, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -54,24 +65,29 @@ func devDispatcher(t *testing.T) string {
 			t.Logf("dispatcher stderr:\n%s", stderr.String())
 		}
 	})
-	re := regexp.MustCompile(`NATS \(embedded, JetStream\):\s+(nats://\S+)`)
+	reN := regexp.MustCompile(`NATS \(embedded, JetStream\):\s+(nats://\S+)`)
+	reQ := regexp.MustCompile(`Qdrant \(embedded, gRPC\):\s+(\S+)`)
+	var addrs devAddrs
 	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			go io.Copy(io.Discard, stdout)
-			// Ready once it has announced itself.
-			deadline := time.Now().Add(20 * time.Second)
-			for time.Now().Before(deadline) {
-				if r := submit(t, context.Background(), m[1], "dispatchers", "--output", "json"); r.code == exitOK && r.stdout != "[]\n" {
-					return m[1]
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			t.Fatalf("dispatcher --dev never became ready; stderr:\n%s", stderr.String())
+	for addrs.qdrant == "" && sc.Scan() {
+		if m := reN.FindStringSubmatch(sc.Text()); m != nil {
+			addrs.nats = m[1]
+		} else if m := reQ.FindStringSubmatch(sc.Text()); m != nil {
+			addrs.qdrant = m[1]
 		}
 	}
-	t.Fatalf("dispatcher --dev printed no NATS URL; stderr:\n%s", stderr.String())
-	return ""
+	if addrs.nats == "" || addrs.qdrant == "" {
+		t.Fatalf("dispatcher --dev printed no NATS URL or Qdrant address; stderr:\n%s", stderr.String())
+	}
+	go io.Copy(io.Discard, stdout)
+	// Ready once it has announced itself.
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if r := submit(t, context.Background(), addrs.nats, "dispatchers", "--output", "json"); r.code == exitOK && r.stdout != "[]\n" {
+			return addrs
+		}
+	}
+	t.Fatalf("dispatcher --dev never became ready; stderr:\n%s", stderr.String())
+	return addrs
 }
 
 type result struct {
@@ -79,7 +95,7 @@ type result struct {
 	stdout, stderr string
 }
 
-func submit(t *testing.T, ctx context.Context, url string, args ...string) result {
+func submit(t testing.TB, ctx context.Context, url string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	env := map[string]string{"NATS_URL": url}

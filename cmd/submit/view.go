@@ -52,6 +52,7 @@ func (v *progressView) line(ev messages.Event) {
 		} else {
 			fmt.Fprintf(&b, " %d %s", p.Done, p.Unit)
 		}
+		b.WriteString(counts(p))
 		if p.Message != "" {
 			fmt.Fprintf(&b, " %s", p.Message)
 		}
@@ -82,6 +83,7 @@ func bar(ev messages.Event) string {
 	if p.Unit != "" {
 		s += " " + p.Unit
 	}
+	s += counts(p)
 	if p.Rate > 0 {
 		s += fmt.Sprintf("  %.1f/s", p.Rate)
 	}
@@ -90,4 +92,22 @@ func bar(ev messages.Event) string {
 		s += fmt.Sprintf("  eta %s", eta.Round(time.Second))
 	}
 	return s
+}
+
+// counts renders an indexing job's chunk counters, when it has any.
+func counts(p *messages.Progress) string {
+	var b strings.Builder
+	if p.Chunks > 0 {
+		fmt.Fprintf(&b, ", %d chunks", p.Chunks)
+	}
+	if p.Embedded > 0 {
+		fmt.Fprintf(&b, ", %d embedded", p.Embedded)
+	}
+	if p.Upserted > 0 {
+		fmt.Fprintf(&b, ", %d stored", p.Upserted)
+	}
+	if p.Bytes > 0 {
+		fmt.Fprintf(&b, ", %.1f MB", float64(p.Bytes)/1e6)
+	}
+	return b.String()
 }

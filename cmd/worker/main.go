@@ -6,7 +6,10 @@
 //
 // Operations:
 //
-//	smoke       the diagnostic job: sleep, print, report progress, exit with a code
+//	upload_repo  index one ref of a git repository into a Qdrant collection
+//	upload_file  index an uploaded or downloaded file or archive
+//	collection   create, delete, list or inspect collections
+//	smoke        the diagnostic job: sleep, print, report progress, exit with a code
 //	supervise   (internal) the local runtime's per-workload supervisor
 //	version     print the version
 //
@@ -47,8 +50,13 @@ func main() {
 const usage = `usage: worker <operation> [flags]
 
 operations:
-  smoke      the diagnostic job (sleep, print, report progress, exit with a code)
-  version    print the version
+  upload_repo   --params JSON   index one ref of a git repository into a collection
+  upload_file   --params JSON   index an uploaded or downloaded file or archive
+  collection    --params JSON   create, delete, list or inspect collections
+  smoke                         the diagnostic job (sleep, print, report progress, exit with a code)
+  version                       print the version
+
+Exit codes: 0 success, 1 failure (retried), 65 input refused (not retried).
 `
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -72,6 +80,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	switch args[0] {
 	case "smoke":
 		return smoke(args[1:], getenv, stdout, stderr, log)
+	case "upload_repo", "upload_file", "collection":
+		return indexOp(args[0], args[1:], getenv, stdout, stderr, log)
 	}
 	fmt.Fprintf(stderr, "worker: unknown operation %q\n%s", args[0], usage)
 	return 2

@@ -695,7 +695,13 @@ func (j *job) complete(st runtimes.Status) settlement {
 	if reason == "" {
 		reason = "failed with exit code " + strconv.Itoa(code)
 	}
-	return j.attemptFailed(reason, &code, false)
+	// The worker's way of saying "the input itself is bad": retrying
+	// cannot help, so the job goes to the dead letters at once.
+	permanent := code == jobs.ExitPermanent && st.Phase == runtimes.PhaseFailed
+	if permanent {
+		reason += " (the job's input was refused; not retried)"
+	}
+	return j.attemptFailed(reason, &code, permanent)
 }
 
 // attemptFailed records a failed attempt and either schedules the next one

@@ -5,6 +5,9 @@ package jobs
 func Builtin() *Registry {
 	r, err := NewRegistry(
 		Smoke{},
+		UploadRepo{},
+		UploadFile{},
+		Collection{},
 	)
 	if err != nil {
 		panic(err) // a duplicate built-in kind is a programming error

@@ -29,6 +29,13 @@ const (
 	EnvRuntime  = "JETRUN_RUNTIME"
 )
 
+// ExitPermanent is the worker's exit code for a failure that retrying
+// cannot fix: the job's input was refused (a URL the policy denies, an
+// unsafe archive, a collection whose schema does not match). The
+// dispatcher dead-letters such a job without retrying it. (65 is
+// EX_DATAERR of sysexits.h.)
+const ExitPermanent = 65
+
 // Resources are a job's resolved requests.
 type Resources struct {
 	CPUMilli    int64         // millicores

@@ -18,7 +18,7 @@ func TestRegistry(t *testing.T) {
 		t.Fatal("a duplicate kind was accepted")
 	}
 	r := jobs.Builtin()
-	if !slices.Equal(r.Names(), []string{"smoke"}) {
+	if !slices.Equal(r.Names(), []string{"collection", "smoke", "upload_file", "upload_repo"}) {
 		t.Fatalf("builtin kinds = %v", r.Names())
 	}
 	if _, err := r.Lookup("frobnicate"); !errors.Is(err, jobs.ErrUnknownKind) || !strings.Contains(err.Error(), "smoke") {

@@ -301,13 +301,17 @@ type Event struct {
 
 // Progress is a worker's report of how far it is.
 type Progress struct {
-	Done    int64   `json:"done,omitempty"`
-	Total   int64   `json:"total,omitempty"`
-	Unit    string  `json:"unit,omitempty"` // "files", "steps"
-	Chunks  int64   `json:"chunks,omitempty"`
-	Bytes   int64   `json:"bytes,omitempty"`
-	Rate    float64 `json:"rate,omitempty"` // units per second
-	Message string  `json:"message,omitempty"`
+	Done   int64  `json:"done,omitempty"`
+	Total  int64  `json:"total,omitempty"`
+	Unit   string `json:"unit,omitempty"` // "files", "steps"
+	Chunks int64  `json:"chunks,omitempty"`
+	// Embedded and Upserted count chunks through the indexing pipeline's
+	// later stages (added 2026-11, optional).
+	Embedded int64   `json:"embedded,omitempty"`
+	Upserted int64   `json:"upserted,omitempty"`
+	Bytes    int64   `json:"bytes,omitempty"`
+	Rate     float64 `json:"rate,omitempty"` // units per second
+	Message  string  `json:"message,omitempty"`
 }
 
 // Retry says when the next attempt starts.

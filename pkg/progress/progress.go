@@ -158,6 +158,15 @@ func (p *Publisher) publish(ctx context.Context, ev *messages.Event) {
 	p.failures = 0
 }
 
+// JetStream returns the publisher's JetStream context, for a worker that
+// needs NATS for more than progress (nil for a nil publisher).
+func (p *Publisher) JetStream() jetstream.JetStream {
+	if p == nil {
+		return nil
+	}
+	return p.js
+}
+
 // Close flushes and closes the connection.
 func (p *Publisher) Close() {
 	if p == nil {

@@ -51,27 +51,28 @@ func distanceOf(d qdrant.Distance) Distance {
 // metadata that must match (model, dimensions, chunker version...). At
 // least one of Dense and Sparse is set.
 type Schema struct {
-	Dense  *Dense
-	Sparse *Sparse
+	Dense  *Dense  `json:"dense,omitempty"`
+	Sparse *Sparse `json:"sparse,omitempty"`
 	// Metadata is stored with a new collection; on an existing one each
-	// key given here must have the same value. Keys the collection has
-	// and the schema does not are ignored.
-	Metadata map[string]string
+	// key given here must have the same value, or is recorded when the
+	// collection lacks it. Keys the collection has and the schema does
+	// not are ignored.
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // Dense describes the dense vector of a collection.
 type Dense struct {
-	Name     string // empty means DefaultDenseName
-	Size     uint64 // dimensions, > 0
-	Distance Distance
+	Name     string   `json:"name"` // empty means DefaultDenseName
+	Size     uint64   `json:"size"` // dimensions, > 0
+	Distance Distance `json:"distance"`
 }
 
 // Sparse describes the sparse vector of a collection.
 type Sparse struct {
-	Name string // empty means DefaultSparseName
+	Name string `json:"name"` // empty means DefaultSparseName
 	// IDF makes Qdrant weigh each term by its inverse document frequency
 	// across the collection: what BM25 term-frequency vectors need.
-	IDF bool
+	IDF bool `json:"idf"`
 }
 
 // normalize fills default names and distance and checks the schema.

@@ -1,0 +1,480 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jetrun/jetrun/pkg/embed"
+	"github.com/jetrun/jetrun/pkg/jobs"
+	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/pipeline"
+	"github.com/jetrun/jetrun/pkg/pipeline/source"
+	"github.com/jetrun/jetrun/pkg/progress"
+	"github.com/jetrun/jetrun/pkg/qdrantstore"
+	"github.com/rs/zerolog"
+)
+
+// errPermanent marks a failure that retrying cannot fix: the worker exits
+// with jobs.ExitPermanent and the dispatcher does not retry.
+var errPermanent = errors.New("refused")
+
+// permanent reports whether err comes from refused input.
+func permanent(err error) bool {
+	return errors.Is(err, errPermanent) || errors.Is(err, source.ErrPolicy) || errors.Is(err, source.ErrUnsafeArchive) ||
+		errors.Is(err, source.ErrRefNotFound) || errors.Is(err, source.ErrRepoNotFound) || errors.Is(err, source.ErrRemoteTooLarge) ||
+		errors.Is(err, source.ErrCorruptArchive) || errors.Is(err, source.ErrUnknownArchive) ||
+		errors.Is(err, source.ErrArchiveLimit) || errors.Is(err, qdrantstore.ErrSchemaMismatch) ||
+		errors.Is(err, jobs.ErrInvalidParams) || errors.Is(err, qdrantstore.ErrInvalid)
+}
+
+// indexOp runs one of the indexing operations (upload_repo, upload_file,
+// collection): parse --params, run, print the summary as JSON on stdout,
+// and map the outcome to the exit code.
+func indexOp(op string, args []string, getenv func(string) string, stdout, stderr io.Writer, log zerolog.Logger) int {
+	fs := flag.NewFlagSet(op, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	raw := fs.String("params", "", "the job's params (JSON)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	pub := progress.FromEnv(getenv, log)
+	defer pub.Close()
+
+	w := &worker{getenv: getenv, stdout: stdout, log: log, pub: pub}
+	var result any
+	var err error
+	switch op {
+	case "upload_repo":
+		var p jobs.UploadRepoParams
+		if err = decodeStrict(*raw, &p); err == nil {
+			if err = p.Validate(); err == nil {
+				result, err = w.uploadRepo(ctx, p)
+			}
+		}
+	case "upload_file":
+		var p jobs.UploadFileParams
+		if err = decodeStrict(*raw, &p); err == nil {
+			if err = p.Validate(); err == nil {
+				result, err = w.uploadFile(ctx, p)
+			}
+		}
+	case "collection":
+		var p jobs.CollectionParams
+		if err = decodeStrict(*raw, &p); err == nil {
+			if err = p.Validate(); err == nil {
+				result, err = w.collection(ctx, p)
+			}
+		}
+	}
+	if result != nil {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(result)
+	}
+	if err != nil {
+		msg := source.Redact(err.Error())
+		fmt.Fprintf(stderr, "worker %s: %s\n", op, msg)
+		log.Error().Str("op", op).Msg(msg)
+		pub.Report(context.WithoutCancel(ctx), messages.Progress{Message: "failed: " + truncate(msg, 900)})
+		if ctx.Err() != nil {
+			return 128 + int(syscall.SIGTERM)
+		}
+		if permanent(err) {
+			return jobs.ExitPermanent
+		}
+		return 1
+	}
+	return 0
+}
+
+func decodeStrict(raw string, v any) error {
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: --params: %v", jobs.ErrInvalidParams, err)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+type worker struct {
+	getenv func(string) string
+	stdout io.Writer
+	log    zerolog.Logger
+	pub    *progress.Publisher
+}
+
+// policy is the source policy the dispatcher handed down.
+func (w *worker) policy() source.Policy {
+	var hosts []string
+	for _, h := range strings.Split(w.getenv(jobs.EnvAllowHosts), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return source.Policy{
+		AllowHosts:   hosts,
+		AllowHTTP:    w.getenv(jobs.EnvAllowHTTP) == "1",
+		AllowPrivate: w.getenv(jobs.EnvAllowPrivate) == "1",
+		AllowFile:    w.getenv(jobs.EnvAllowLocal) == "1",
+	}
+}
+
+// workDir makes the job's scratch directory; everything the job writes
+// stays inside it, and it is removed at the end.
+func (w *worker) workDir() (string, func(), error) {
+	base := w.getenv("JETRUN_WORK_DIR")
+	if base == "" {
+		base = os.TempDir()
+	}
+	dir, err := os.MkdirTemp(base, "jetrun-job-")
+	if err != nil {
+		return "", nil, fmt.Errorf("work dir: %w", err)
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
+func (w *worker) store(ctx context.Context) (*qdrantstore.Store, error) {
+	cfg, err := qdrantstore.FromEnv(w.getenv)
+	if err != nil {
+		return nil, err
+	}
+	return qdrantstore.Open(ctx, cfg)
+}
+
+// embedders builds the job's embedders.
+func (w *worker) embedders(e jobs.Embedding) (embed.Sparse, embed.Dense, error) {
+	var sparse embed.Sparse
+	if e.SparseName() == "bm25" {
+		sparse = embed.NewBM25()
+	}
+	if e.Dense == nil {
+		return sparse, nil, nil
+	}
+	d, err := embed.NewOpenAI(embed.OpenAIConfig{
+		BaseURL:          e.Dense.BaseURL,
+		Model:            e.Dense.Model,
+		Dimensions:       e.Dense.Dimensions,
+		APIKey:           w.getenv(jobs.EnvEmbedAPIKey),
+		QueryInstruction: e.Dense.QueryInstruction,
+		BatchSize:        e.Dense.BatchSize,
+		Concurrency:      e.Dense.Concurrency,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: dense embedder: %v", errPermanent, err)
+	}
+	return sparse, d, nil
+}
+
+// selector builds the job's file selection. A git checkout holds tracked
+// files only, some force-added past a .gitignore: those are indexed, so
+// git sources do not apply .gitignore.
+func (w *worker) selector(s jobs.Selection, git bool) (*source.Selector, error) {
+	sel, err := source.NewSelector(source.SelectOptions{Include: s.Include, Exclude: s.Exclude, NoGitignore: git})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errPermanent, err)
+	}
+	return sel, nil
+}
+
+// indexResult is what an indexing job prints: the pipeline's summary and
+// the worker's peak memory.
+type indexResult struct {
+	pipeline.Summary
+	MaxRSSMiB float64 `json:"max_rss_mib"`
+}
+
+func (w *worker) index(ctx context.Context, o pipeline.Options, e jobs.Embedding, sel jobs.Selection, git bool) (any, error) {
+	var err error
+	if o.Sparse, o.Dense, err = w.embedders(e); err != nil {
+		return nil, err
+	}
+	if o.Selector, err = w.selector(sel, git); err != nil {
+		return nil, err
+	}
+	st, err := w.store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	o.Store = st
+	if w.pub != nil {
+		o.Progress = w.pub
+	}
+	sum, err := pipeline.Index(ctx, o)
+	w.log.Info().Str("collection", o.Collection).Str("source", sum.Source).Int64("files", sum.Files).
+		Int64("indexed", sum.Indexed).Int64("unchanged", sum.Unchanged).Int64("removed", sum.Removed).
+		Int64("chunks", sum.Chunks).Interface("skipped", sum.Skipped).Dur("took", sum.Duration).Msg("index finished")
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return indexResult{Summary: sum, MaxRSSMiB: float64(ru.Maxrss) / 1024}, err // Maxrss is in KiB on Linux
+}
+
+func (w *worker) uploadRepo(ctx context.Context, p jobs.UploadRepoParams) (any, error) {
+	dir, cleanup, err := w.workDir()
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	pol := w.policy()
+	url := p.RepoURL
+	if strings.HasPrefix(url, "/") || strings.HasPrefix(url, "./") {
+		if !pol.AllowFile {
+			return nil, fmt.Errorf("%w: repo_url: local paths are not allowed by this worker's policy (dispatcher --dev allows them)", source.ErrPolicy)
+		}
+		abs, err := filepath.Abs(url)
+		if err != nil {
+			return nil, err
+		}
+		url = "file://" + abs
+	}
+	username := p.Username
+	token := w.getenv(jobs.EnvGitToken)
+	start := time.Now()
+	g, err := source.CloneGit(ctx, source.GitOptions{URL: url, Ref: p.Ref, Dir: dir, Policy: pol, Username: username, Token: token})
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	w.log.Info().Str("repo", source.Redact(p.RepoURL)).Str("commit", g.Commit()).Dur("took", time.Since(start)).Msg("cloned")
+	id := source.Redact(p.RepoURL)
+	if p.Ref != "" {
+		id += "@" + p.Ref
+	}
+	return w.index(ctx, pipeline.Options{Collection: p.Collection, SourceID: id, Commit: g.Commit(), Source: g}, p.Embedding, p.Selection, true)
+}
+
+// maxUpload bounds a fetched or downloaded input.
+const maxUpload = 2 << 30
+
+func (w *worker) uploadFile(ctx context.Context, p jobs.UploadFileParams) (any, error) {
+	dir, cleanup, err := w.workDir()
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	pol := w.policy()
+	var local, name, id string
+	switch {
+	case p.Object != nil:
+		name = path.Base(p.Object.Name)
+		id = "upload:" + p.Object.Name
+		local = filepath.Join(dir, "input")
+		if err := w.fetchObject(ctx, *p.Object, local); err != nil {
+			return nil, err
+		}
+	case p.URL != "":
+		name = path.Base(strings.SplitN(p.URL, "?", 2)[0])
+		id = source.Redact(p.URL)
+		local = filepath.Join(dir, "input")
+		if _, _, err := source.Fetch(ctx, p.URL, pol, local, maxUpload); err != nil {
+			return nil, err
+		}
+	case p.Path != "":
+		if !pol.AllowFile {
+			return nil, fmt.Errorf("%w: path: local paths are not allowed by this worker's policy (dispatcher --dev allows them)", source.ErrPolicy)
+		}
+		abs, err := filepath.Abs(p.Path)
+		if err != nil {
+			return nil, err
+		}
+		local, name, id = abs, filepath.Base(abs), "file:"+abs
+	}
+	if p.FileName != "" {
+		name = p.FileName
+	}
+	if p.Source != "" {
+		id = p.Source
+	}
+	src, err := w.openInput(local, name, dir)
+	if err != nil {
+		return nil, err
+	}
+	return w.index(ctx, pipeline.Options{Collection: p.Collection, SourceID: id, Source: src}, p.Embedding, p.Selection, false)
+}
+
+// openInput opens a fetched input: an archive's entries, a local
+// directory's files, or a single file under its name.
+func (w *worker) openInput(local, name, dir string) (source.Source, error) {
+	fi, err := os.Stat(local)
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return source.OpenDir(local, source.DefaultLimits())
+	}
+	kind, err := source.Kind(local)
+	if err != nil {
+		return nil, err
+	}
+	if kind != "" {
+		return source.OpenArchive(local, source.DefaultLimits())
+	}
+	// One plain file: index it under its own name.
+	if name == "" || name == "." || name == "/" || !filepath.IsLocal(name) {
+		name = "input"
+	}
+	named := filepath.Join(dir, "file", name)
+	if err := os.MkdirAll(filepath.Dir(named), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Link(local, named); err != nil {
+		if err := copyFile(local, named); err != nil {
+			return nil, err
+		}
+	}
+	return source.OpenDir(filepath.Join(dir, "file"), source.DefaultLimits())
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// fetchObject copies an uploaded object from the uploads object store to
+// dst and checks its SHA-256.
+func (w *worker) fetchObject(ctx context.Context, ref jobs.ObjectRef, dst string) error {
+	js := w.pub.JetStream()
+	if js == nil {
+		return errors.New("upload_file: the worker cannot reach NATS to fetch the uploaded object")
+	}
+	names, err := messages.NewNames(w.getenv(jobs.EnvPrefix))
+	if err != nil {
+		return err
+	}
+	obs, err := js.ObjectStore(ctx, names.UploadsBucket())
+	if err != nil {
+		return fmt.Errorf("uploads object store %s: %w", names.UploadsBucket(), err)
+	}
+	r, err := obs.Get(ctx, ref.Name)
+	if err != nil {
+		return fmt.Errorf("%w: uploaded object %q: %v", errPermanent, ref.Name, err)
+	}
+	defer r.Close()
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, maxUpload+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fetch uploaded object %q: %w", ref.Name, err)
+	}
+	if n > maxUpload {
+		return fmt.Errorf("%w: uploaded object %q is over %d bytes", errPermanent, ref.Name, int64(maxUpload))
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != ref.SHA256 {
+		return fmt.Errorf("%w: uploaded object %q has sha256 %s, the job expects %s", errPermanent, ref.Name, got, ref.SHA256)
+	}
+	return nil
+}
+
+// collectionInfo is what the collection job prints for info and list.
+type collectionInfo struct {
+	Name    string              `json:"name"`
+	Status  string              `json:"status,omitempty"`
+	Points  uint64              `json:"points"`
+	Dense   *qdrantstore.Dense  `json:"dense,omitempty"`
+	Sparse  *qdrantstore.Sparse `json:"sparse,omitempty"`
+	Meta    map[string]string   `json:"metadata,omitempty"`
+	Indexes map[string]string   `json:"indexes,omitempty"`
+}
+
+func (w *worker) collection(ctx context.Context, p jobs.CollectionParams) (any, error) {
+	st, err := w.store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	info := func(name string) (collectionInfo, error) {
+		in, err := st.Info(ctx, name)
+		if err != nil {
+			return collectionInfo{}, err
+		}
+		return collectionInfo{Name: name, Status: in.Status, Points: in.Points, Dense: in.Schema.Dense, Sparse: in.Schema.Sparse, Meta: in.Schema.Metadata, Indexes: in.Indexes}, nil
+	}
+	switch p.Action {
+	case "list":
+		names, err := st.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := []collectionInfo{}
+		for _, n := range names {
+			in, err := info(n)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, in)
+		}
+		return out, nil
+	case "info":
+		return info(p.Collection)
+	case "delete":
+		if err := st.DropCollection(ctx, p.Collection); err != nil {
+			return nil, err
+		}
+		return map[string]any{"deleted": p.Collection}, nil
+	case "create":
+		sc := qdrantstore.Schema{}
+		if p.Dense != nil {
+			dist := qdrantstore.Distance(p.Dense.Distance)
+			if dist == "" {
+				dist = qdrantstore.Cosine
+			}
+			sc.Dense = &qdrantstore.Dense{Name: qdrantstore.DefaultDenseName, Size: uint64(p.Dense.Size), Distance: dist}
+		}
+		if p.Sparse {
+			sc.Sparse = &qdrantstore.Sparse{Name: qdrantstore.DefaultSparseName, IDF: true}
+		}
+		created, err := st.EnsureCollection(ctx, p.Collection, sc)
+		if err != nil {
+			return nil, err
+		}
+		in, err := info(p.Collection)
+		if err != nil {
+			return nil, err
+		}
+		if !created {
+			w.log.Info().Str("collection", p.Collection).Msg("collection already existed with this shape")
+		}
+		return in, nil
+	}
+	return nil, fmt.Errorf("%w: action %q", errPermanent, p.Action)
+}
