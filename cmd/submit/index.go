@@ -25,13 +25,13 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 // embeddingFlags are the embedding options shared by upload-repo,
 // upload-file and search.
 type embeddingFlags struct {
-	batch, concurrency int
-	sparse             string
-	denseURL           string
-	denseModel         string
-	denseDims          int
-	credential         string
-	instruction        string
+	batch, batchTokens, concurrency int
+	sparse                          string
+	denseURL                        string
+	denseModel                      string
+	denseDims                       int
+	credential                      string
+	instruction                     string
 }
 
 func (e *embeddingFlags) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -42,6 +42,7 @@ func (e *embeddingFlags) register(fs *flag.FlagSet, getenv func(string) string) 
 	fs.IntVar(&e.denseDims, "dense-dimensions", dims, "request this vector size; 0: the model's (env JETRUN_EMBED_DIMENSIONS)")
 	fs.StringVar(&e.credential, "dense-credential", getenv("JETRUN_EMBED_CREDENTIAL"), "name of the dispatcher credential holding the API key (env JETRUN_EMBED_CREDENTIAL)")
 	fs.IntVar(&e.batch, "dense-batch", 0, "inputs per embedding request (0: the embedder's default, 64)")
+	fs.IntVar(&e.batchTokens, "dense-batch-tokens", 0, "estimated tokens (chars/3) per embedding request (0: the embedder's default, 8192)")
 	fs.IntVar(&e.concurrency, "dense-concurrency", 0, "embedding requests in flight (0: the embedder's default, 4)")
 	fs.StringVar(&e.instruction, "query-instruction", getenv("JETRUN_EMBED_QUERY_INSTRUCTION"), "instruction prefixed to search queries, e.g. for Qwen3-Embedding (env JETRUN_EMBED_QUERY_INSTRUCTION)")
 }
@@ -53,7 +54,7 @@ func (e embeddingFlags) embedding() jobs.Embedding {
 	}
 	if e.denseURL != "" {
 		out.Dense = &jobs.DenseEmbedding{BaseURL: e.denseURL, Model: e.denseModel, Dimensions: e.denseDims, Credential: e.credential,
-			QueryInstruction: e.instruction, BatchSize: e.batch, Concurrency: e.concurrency}
+			QueryInstruction: e.instruction, BatchSize: e.batch, BatchTokens: e.batchTokens, Concurrency: e.concurrency}
 	}
 	return out
 }

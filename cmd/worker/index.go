@@ -179,6 +179,7 @@ func (w *worker) embedders(e jobs.Embedding) (embed.Sparse, embed.Dense, error) 
 		APIKey:           w.getenv(jobs.EnvEmbedAPIKey),
 		QueryInstruction: e.Dense.QueryInstruction,
 		BatchSize:        e.Dense.BatchSize,
+		BatchTokens:      e.Dense.BatchTokens,
 		Concurrency:      e.Dense.Concurrency,
 	})
 	if err != nil {

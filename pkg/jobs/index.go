@@ -51,8 +51,10 @@ type DenseEmbedding struct {
 	// QueryInstruction is prefixed to search queries only, as
 	// instruction-tuned models such as Qwen3-Embedding expect.
 	QueryInstruction string `json:"query_instruction,omitempty"`
-	// BatchSize and Concurrency bound requests (0 = the embedder's defaults).
+	// BatchSize, BatchTokens (estimated, chars/3) and Concurrency bound
+	// requests (0 = the embedder's defaults: 64, 8192, 4).
 	BatchSize   int `json:"batch_size,omitempty"`
+	BatchTokens int `json:"batch_tokens,omitempty"`
 	Concurrency int `json:"concurrency,omitempty"`
 }
 
@@ -88,8 +90,8 @@ func (e Embedding) validate(kind string) error {
 			return fmt.Errorf("%w: %s: embedding.dense.credential %q (letters, digits, - and _)", ErrInvalidParams, kind, d.Credential)
 		case len(d.QueryInstruction) > 1024:
 			return fmt.Errorf("%w: %s: embedding.dense.query_instruction is over 1024 bytes", ErrInvalidParams, kind)
-		case d.BatchSize < 0 || d.BatchSize > 2048 || d.Concurrency < 0 || d.Concurrency > 64:
-			return fmt.Errorf("%w: %s: embedding.dense batch_size 0..2048, concurrency 0..64", ErrInvalidParams, kind)
+		case d.BatchSize < 0 || d.BatchSize > 2048 || d.Concurrency < 0 || d.Concurrency > 64 || d.BatchTokens < 0 || d.BatchTokens > 1<<20:
+			return fmt.Errorf("%w: %s: embedding.dense batch_size 0..2048, batch_tokens 0..1048576, concurrency 0..64", ErrInvalidParams, kind)
 		}
 	}
 	return nil

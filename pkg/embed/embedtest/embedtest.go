@@ -61,6 +61,9 @@ type Request struct {
 	Authorization string
 	// Status is the status the server answered.
 	Status int
+	// Served is when the server began serving the request (after
+	// MaxInFlight let it in), Done when it answered.
+	Served, Done time.Time
 }
 
 // Server is a running test server. Its methods are safe for concurrent use.
@@ -193,13 +196,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	served := time.Now()
 	if s.opts.Latency > 0 {
 		if sleep(ctx, s.opts.Latency) != nil {
 			return
 		}
 	}
 
-	rec := Request{Authorization: r.Header.Get("Authorization")}
+	rec := Request{Authorization: r.Header.Get("Authorization"), Served: served}
 	status, ra, msg := http.StatusBadRequest, "", "cannot read body"
 	if err == nil {
 		status, ra, msg = s.check(body, &rec)
@@ -209,6 +213,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		resp = s.embed(rec)
 	}
 	rec.Status = status
+	rec.Done = time.Now()
 	s.mu.Lock()
 	s.log = append(s.log, rec)
 	if status == http.StatusOK {
