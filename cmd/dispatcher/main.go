@@ -306,6 +306,9 @@ In another terminal:
 		if host == "0.0.0.0" || host == "::" {
 			host = "127.0.0.1"
 		}
+		if getenv("QDRANT_HOST") != "" || getenv("QDRANT_URL") != "" {
+			log.Warn().Str("configured", c.qdrant.String()).Msg("--dev: workers use the embedded vector server, not the configured Qdrant (--dev-qdrant-listen='' keeps the configured one)")
+		}
 		c.qdrant = qdrantstore.Config{Host: host, APIKey: c.qdrant.APIKey, Timeout: c.qdrant.Timeout}
 		c.qdrant.Port, _ = strconv.Atoi(port)
 	}
@@ -323,6 +326,12 @@ In another terminal:
 		return ""
 	}
 	workerEnv[jobs.EnvAllowHosts] = c.allowHosts
+	// Credential host bindings are policy, not secrets: workers enforce them.
+	for _, kv := range environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "JETRUN_CREDENTIAL_") && strings.HasSuffix(k, "_HOSTS") {
+			workerEnv[k] = v
+		}
+	}
 	workerEnv[jobs.EnvAllowHTTP] = flag1(c.allowHTTP)
 	workerEnv[jobs.EnvAllowPrivate] = flag1(c.allowPrivate)
 	workerEnv[jobs.EnvAllowLocal] = flag1(c.allowLocal)
@@ -416,6 +425,9 @@ func retriesFlag(n int) int {
 	}
 	return n
 }
+
+// environ lists the process environment (a variable so tests can stub it).
+var environ = os.Environ
 
 // credentialsFrom resolves named credentials from JETRUN_CREDENTIAL_<NAME>
 // (upper case, '-' as '_').

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -87,6 +88,13 @@ func (a *app) uploadRepo(ctx context.Context, args []string) int {
 		fmt.Fprintln(a.stderr, "submit upload-repo: want exactly one repository URL")
 		return exitUsage
 	}
+	if !strings.Contains(url, "://") {
+		// A local repository: the worker resolves paths in its own
+		// directory, so send an absolute one.
+		if abs, err := filepath.Abs(url); err == nil {
+			url = abs
+		}
+	}
 	p.RepoURL = url
 	p.Include, p.Exclude = include, exclude
 	p.Embedding = e.embedding()
@@ -130,7 +138,11 @@ func (a *app) uploadFile(ctx context.Context, args []string) int {
 	case strings.HasPrefix(input, "https://") || strings.HasPrefix(input, "http://"):
 		p.URL = input
 	case *local:
-		p.Path = input
+		abs, err := filepath.Abs(input)
+		if err != nil {
+			return a.fail(err)
+		}
+		p.Path = abs
 	default:
 		nc, c, err := a.connect()
 		if err != nil {
@@ -193,18 +205,16 @@ func (a *app) collection(ctx context.Context, args []string) int {
 		return a.fail(err)
 	}
 	params, _ := json.Marshal(p)
-	// A collection job is quick: wait for it and print what it found
-	// (the worker's output), unless the job failed.
+	// A collection job is quick: wait for it, then print its result (the
+	// worker's JSON document) rather than its events.
 	s.wait = true
-	out := a.stdout
-	var view bytes.Buffer
-	if a.output == "text" {
-		a.stdout = &view
-	}
+	out, output := a.stdout, a.output
+	var events bytes.Buffer
+	a.stdout, a.output = &events, "text"
 	id, code := a.submitJob(ctx, "collection", params, &s)
-	a.stdout = out
+	a.stdout, a.output = out, output
 	if code != exitOK || id == "" {
-		fmt.Fprint(a.stdout, view.String())
+		fmt.Fprint(a.stdout, events.String())
 		return code
 	}
 	nc, c, err := a.connect()
@@ -212,10 +222,39 @@ func (a *app) collection(ctx context.Context, args []string) int {
 		return a.fail(err)
 	}
 	defer nc.Close()
-	if err := c.Logs(ctx, id, client.LogsOptions{}, a.stdout); err != nil {
-		return a.fail(err)
+	var logs bytes.Buffer
+	if err := c.Logs(ctx, id, client.LogsOptions{}, &logs); err != nil {
+		fmt.Fprintf(a.stderr, "submit: job %s succeeded, but its output is not available: %v\n", id, err)
+		return exitOK
 	}
+	doc, ok := resultDocument(logs.String())
+	if !ok {
+		fmt.Fprintf(a.stderr, "submit: job %s succeeded; no result in its output (see 'submit logs %s')\n", id, id)
+		return exitOK
+	}
+	fmt.Fprintln(a.stdout, doc)
 	return exitOK
+}
+
+// resultDocument finds the worker's result in its output: an indented
+// JSON document starting on a line of its own ("{" or "["); log lines
+// (one-line JSON objects on stderr) are passed over.
+func resultDocument(out string) (string, bool) {
+	out = "\n" + out
+	for _, open := range []string{"\n{\n", "\n[\n", "\n[]\n"} {
+		i := strings.Index(out, open)
+		if i < 0 {
+			continue
+		}
+		var v json.RawMessage
+		dec := json.NewDecoder(strings.NewReader(out[i+1:]))
+		if dec.Decode(&v) == nil {
+			var b bytes.Buffer
+			json.Indent(&b, v, "", "  ")
+			return b.String(), true
+		}
+	}
+	return "", false
 }
 
 // search queries a collection directly in Qdrant (no job): bm25 when the
@@ -263,11 +302,18 @@ func (a *app) search(ctx context.Context, args []string) int {
 	}
 	var dense embed.Dense
 	if info.Schema.Dense != nil && e.denseURL != "" {
-		model := e.denseModel
+		model, indexed := e.denseModel, info.Schema.Metadata[pipeline.MetaDense]
 		if model == "" {
-			model = info.Schema.Metadata[pipeline.MetaDense]
+			model = indexed
+		} else if indexed != "" && model != indexed {
+			return a.fail(fmt.Errorf("collection %s was embedded with %q, not %q: query vectors would not be comparable", *collection, indexed, model))
 		}
-		dense, err = embed.NewOpenAI(embed.OpenAIConfig{BaseURL: e.denseURL, Model: model, Dimensions: int(info.Schema.Dense.Size),
+		// Ask for the collection's size only if indexing asked for a size.
+		dims := 0
+		if e.denseDims > 0 {
+			dims = e.denseDims
+		}
+		dense, err = embed.NewOpenAI(embed.OpenAIConfig{BaseURL: e.denseURL, Model: model, Dimensions: dims,
 			APIKey: a.getenv(jobs.EnvEmbedAPIKey), QueryInstruction: e.instruction})
 		if err != nil {
 			return a.fail(err)

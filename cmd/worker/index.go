@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"path"
@@ -24,6 +25,7 @@ import (
 	"github.com/jetrun/jetrun/pkg/pipeline/source"
 	"github.com/jetrun/jetrun/pkg/progress"
 	"github.com/jetrun/jetrun/pkg/qdrantstore"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
@@ -31,13 +33,27 @@ import (
 // with jobs.ExitPermanent and the dispatcher does not retry.
 var errPermanent = errors.New("refused")
 
-// permanent reports whether err comes from refused input.
+// permanent reports whether err comes from refused input, which no retry
+// can fix: a policy denial, an unsafe or corrupt archive, a missing ref,
+// repository, object or collection, a schema mismatch, invalid params, an
+// input or request the embedding endpoint refuses (4xx other than 408
+// and 429), a download answered 4xx.
 func permanent(err error) bool {
-	return errors.Is(err, errPermanent) || errors.Is(err, source.ErrPolicy) || errors.Is(err, source.ErrUnsafeArchive) ||
-		errors.Is(err, source.ErrRefNotFound) || errors.Is(err, source.ErrRepoNotFound) || errors.Is(err, source.ErrRemoteTooLarge) ||
-		errors.Is(err, source.ErrCorruptArchive) || errors.Is(err, source.ErrUnknownArchive) ||
-		errors.Is(err, source.ErrArchiveLimit) || errors.Is(err, qdrantstore.ErrSchemaMismatch) ||
-		errors.Is(err, jobs.ErrInvalidParams) || errors.Is(err, qdrantstore.ErrInvalid)
+	for _, target := range []error{errPermanent, source.ErrPolicy, source.ErrUnsafeArchive, source.ErrArchiveLimit,
+		source.ErrRefNotFound, source.ErrRepoNotFound, source.ErrRemoteTooLarge, source.ErrCorruptArchive, source.ErrUnknownArchive,
+		qdrantstore.ErrSchemaMismatch, qdrantstore.ErrInvalid, qdrantstore.ErrNotFound, jobs.ErrInvalidParams,
+		embed.ErrInputRejected, embed.ErrConfig, embed.ErrCredential} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	clientError := func(code int) bool { return code >= 400 && code < 500 && code != 408 && code != 429 }
+	var se *embed.StatusError
+	if errors.As(err, &se) && clientError(se.Status) {
+		return true
+	}
+	var he *source.HTTPError
+	return errors.As(err, &he) && clientError(he.StatusCode)
 }
 
 // indexOp runs one of the indexing operations (upload_repo, upload_file,
@@ -172,6 +188,9 @@ func (w *worker) embedders(e jobs.Embedding) (embed.Sparse, embed.Dense, error) 
 	if e.Dense == nil {
 		return sparse, nil, nil
 	}
+	if err := w.credentialMayReach(e.Dense.Credential, e.Dense.BaseURL); err != nil {
+		return nil, nil, err
+	}
 	d, err := embed.NewOpenAI(embed.OpenAIConfig{
 		BaseURL:          e.Dense.BaseURL,
 		Model:            e.Dense.Model,
@@ -191,6 +210,32 @@ func (w *worker) embedders(e jobs.Embedding) (embed.Sparse, embed.Dense, error) 
 // selector builds the job's file selection. A git checkout holds tracked
 // files only, some force-added past a .gitignore: those are indexed, so
 // git sources do not apply .gitignore.
+// credentialMayReach enforces a credential's host binding: when the
+// dispatcher's configuration names the hosts a credential is for
+// (JETRUN_CREDENTIAL_<NAME>_HOSTS, handed to workers), a job may not send
+// it anywhere else.
+func (w *worker) credentialMayReach(name, rawURL string) error {
+	if name == "" {
+		return nil
+	}
+	allowed := w.getenv(jobs.CredentialHostsEnv(name))
+	if allowed == "" {
+		return nil
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("%w: credential %q: unparsable URL", source.ErrPolicy, name)
+	}
+	host := strings.ToLower(u.Hostname())
+	for _, h := range strings.Split(allowed, ",") {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if h == host || (strings.HasPrefix(h, "*.") && strings.HasSuffix(host, h[1:])) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: credential %q may not be sent to %s (allowed: %s)", source.ErrPolicy, name, host, allowed)
+}
+
 func (w *worker) selector(s jobs.Selection, git bool) (*source.Selector, error) {
 	sel, err := source.NewSelector(source.SelectOptions{Include: s.Include, Exclude: s.Exclude, NoGitignore: git})
 	if err != nil {
@@ -252,6 +297,9 @@ func (w *worker) uploadRepo(ctx context.Context, p jobs.UploadRepoParams) (any, 
 	}
 	username := p.Username
 	token := w.getenv(jobs.EnvGitToken)
+	if err := w.credentialMayReach(p.Credential, url); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	g, err := source.CloneGit(ctx, source.GitOptions{URL: url, Ref: p.Ref, Dir: dir, Policy: pol, Username: username, Token: token})
 	if err != nil {
@@ -259,11 +307,22 @@ func (w *worker) uploadRepo(ctx context.Context, p jobs.UploadRepoParams) (any, 
 	}
 	defer g.Close()
 	w.log.Info().Str("repo", source.Redact(p.RepoURL)).Str("commit", g.Commit()).Dur("took", time.Since(start)).Msg("cloned")
-	id := source.Redact(p.RepoURL)
+	id := sourceURL(p.RepoURL)
 	if p.Ref != "" {
 		id += "@" + p.Ref
 	}
 	return w.index(ctx, pipeline.Options{Collection: p.Collection, SourceID: id, Commit: g.Commit(), Source: g}, p.Embedding, p.Selection, true)
+}
+
+// sourceURL names a URL source: without credentials, query or fragment
+// (presigned URLs carry secrets there), so it can go in every payload.
+func sourceURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return source.Redact(raw)
+	}
+	u.User, u.RawQuery, u.Fragment, u.ForceQuery = nil, "", "", false
+	return u.String()
 }
 
 // maxUpload bounds a fetched or downloaded input.
@@ -279,15 +338,17 @@ func (w *worker) uploadFile(ctx context.Context, p jobs.UploadFileParams) (any, 
 	var local, name, id string
 	switch {
 	case p.Object != nil:
+		// The object's name starts with a content hash; the source is the
+		// file's own name, so re-uploading a changed file replaces it.
 		name = path.Base(p.Object.Name)
-		id = "upload:" + p.Object.Name
+		id = "upload:" + name
 		local = filepath.Join(dir, "input")
 		if err := w.fetchObject(ctx, *p.Object, local); err != nil {
 			return nil, err
 		}
 	case p.URL != "":
-		name = path.Base(strings.SplitN(p.URL, "?", 2)[0])
-		id = source.Redact(p.URL)
+		id = sourceURL(p.URL)
+		name = path.Base(id)
 		local = filepath.Join(dir, "input")
 		if _, _, err := source.Fetch(ctx, p.URL, pol, local, maxUpload); err != nil {
 			return nil, err
@@ -321,6 +382,12 @@ func (w *worker) openInput(local, name, dir string) (source.Source, error) {
 	fi, err := os.Stat(local)
 	if err != nil {
 		return nil, err
+	}
+	if !fi.IsDir() && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is neither a regular file nor a directory", errPermanent, name)
+	}
+	if fi.Size() > maxUpload {
+		return nil, fmt.Errorf("%w: %s is over %d bytes", errPermanent, name, int64(maxUpload))
 	}
 	if fi.IsDir() {
 		return source.OpenDir(local, source.DefaultLimits())
@@ -381,8 +448,11 @@ func (w *worker) fetchObject(ctx context.Context, ref jobs.ObjectRef, dst string
 		return fmt.Errorf("uploads object store %s: %w", names.UploadsBucket(), err)
 	}
 	r, err := obs.Get(ctx, ref.Name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("%w: uploaded object %q is not in %s (expired, or uploaded to another installation?)", errPermanent, ref.Name, names.UploadsBucket())
+	}
 	if err != nil {
-		return fmt.Errorf("%w: uploaded object %q: %v", errPermanent, ref.Name, err)
+		return fmt.Errorf("fetch uploaded object %q: %w", ref.Name, err)
 	}
 	defer r.Close()
 	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -46,8 +47,9 @@ func (c *Client) Upload(ctx context.Context, path string) (jobs.ObjectRef, error
 		}
 		return ref, fmt.Errorf("upload: %w", err)
 	}
-	if info, err := obs.GetInfo(ctx, ref.Name); err == nil && info.Size == uint64(ref.Size) && !info.Deleted {
-		return ref, nil // same name means same content hash prefix and name
+	digest := "SHA-256=" + base64.URLEncoding.EncodeToString(h.Sum(nil))
+	if info, err := obs.GetInfo(ctx, ref.Name); err == nil && !info.Deleted && info.Size == uint64(ref.Size) && info.Digest == digest {
+		return ref, nil // already there, byte for byte
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return ref, err

@@ -17,6 +17,14 @@ const (
 	EnvEmbedAPIKey = "JETRUN_EMBED_API_KEY" // API key of the dense embedding endpoint
 )
 
+// CredentialHostsEnv names the variable that binds a credential to hosts:
+// JETRUN_CREDENTIAL_<NAME>_HOSTS (upper case, '-' as '_'), a comma list of
+// hosts or *.suffixes. The dispatcher hands these to workers; a job may
+// then send the credential only to those hosts.
+func CredentialHostsEnv(name string) string {
+	return "JETRUN_CREDENTIAL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_HOSTS"
+}
+
 // Worker environment variables of the source policy, set by the
 // dispatcher (--source-* flags; all allowed with --dev).
 const (

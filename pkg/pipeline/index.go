@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jetrun/jetrun/pkg/embed"
 	"github.com/jetrun/jetrun/pkg/messages"
@@ -96,6 +97,10 @@ type Summary struct {
 	Duration   time.Duration  `json:"duration_ns"`
 }
 
+// SkipChunkError counts files the chunker failed on (a recovered panic):
+// they are left out, the job goes on.
+const SkipChunkError = "chunk-error"
+
 // ErrNoEmbedder: neither a sparse nor a dense embedder is configured.
 var ErrNoEmbedder = errors.New("pipeline: no embedder configured")
 
@@ -153,6 +158,7 @@ func Index(ctx context.Context, o Options) (Summary, error) {
 	defer cancel(nil)
 	var c counters
 	stopReport := reportLoop(ctx, o, &c, start)
+	defer stopReport(false)
 
 	files := make(chan work, 2*o.Workers)
 	pieces := make(chan []piece, 2*o.Workers)
@@ -178,6 +184,13 @@ func Index(ctx context.Context, o Options) (Summary, error) {
 			reason := f.Skip
 			if reason == "" && o.Selector != nil {
 				reason = o.Selector.Decide(f)
+			}
+			// Payloads are protobuf strings: text and paths must be UTF-8.
+			if reason == "" && !utf8.ValidString(f.Path) {
+				reason = source.SkipUnsupported
+			}
+			if reason == "" && !utf8.Valid(f.Data) {
+				reason = source.SkipBinary
 			}
 			if reason != "" {
 				mu.Lock()
@@ -222,7 +235,13 @@ func Index(ctx context.Context, o Options) (Summary, error) {
 		go func() {
 			defer chunkers.Done()
 			for w := range files {
-				ps := chunkFile(o, w)
+				ps, err := chunkFile(o, w)
+				if err != nil {
+					mu.Lock()
+					sum.Skipped[SkipChunkError]++
+					mu.Unlock()
+					continue
+				}
 				c.indexed.Add(1)
 				c.bytes.Add(int64(len(w.data)))
 				c.chunks.Add(int64(len(ps)))
@@ -306,8 +325,9 @@ func Index(ctx context.Context, o Options) (Summary, error) {
 	// Drain what a failed stage left behind so every goroutine ends.
 	for range points {
 	}
+	// Stragglers (chunkers past a failure) end once the channels drain.
+	chunkers.Wait()
 	if err := context.Cause(ctx); err != nil {
-		stopReport(false)
 		fill(&sum, &c, start)
 		return sum, err
 	}
@@ -389,8 +409,14 @@ func schemaFor(ctx context.Context, o Options) (qdrantstore.Schema, error) {
 	return sc, nil
 }
 
-// chunkFile splits one file into points (vectors still empty).
-func chunkFile(o Options, w work) []piece {
+// chunkFile splits one file into points (vectors still empty). A chunker
+// that panics on a hostile file costs that file, not the job.
+func chunkFile(o Options, w work) (ps []piece, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ps, err = nil, fmt.Errorf("chunk %s: %v", w.path, r)
+		}
+	}()
 	chunks := chunk.Split(w.path, w.lang, w.data, chunk.Options{MaxTokens: o.ChunkTokens})
 	out := make([]piece, 0, len(chunks))
 	for i, ch := range chunks {
@@ -401,6 +427,7 @@ func chunkFile(o Options, w work) []piece {
 			qdrantstore.KeyPath:      w.path,
 			qdrantstore.KeyLanguage:  w.lang,
 			qdrantstore.KeyFileHash:  w.hash,
+			qdrantstore.KeyFileParts: len(chunks),
 			qdrantstore.KeyStartLine: ch.StartLine,
 			qdrantstore.KeyEndLine:   ch.EndLine,
 			qdrantstore.KeySymbol:    ch.Symbol,
@@ -414,7 +441,7 @@ func chunkFile(o Options, w work) []piece {
 		id := qdrantstore.PointID(o.SourceID, w.path, chash, strconv.Itoa(i), chunk.Version)
 		out = append(out, piece{point: qdrantstore.Point{ID: id, Payload: payload}, text: embedText(w.path, ch)})
 	}
-	return out
+	return out, nil
 }
 
 // embedText is what gets embedded: the chunk with its path and symbol as
@@ -469,9 +496,10 @@ func reportLoop(ctx context.Context, o Options, c *counters, start time.Time) (s
 		}
 		o.Progress.Report(context.WithoutCancel(ctx), p)
 	}
-	done := make(chan struct{})
+	done, exited := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	go func() {
+		defer close(exited)
 		t := time.NewTicker(reportInterval)
 		defer t.Stop()
 		for {
@@ -480,12 +508,15 @@ func reportLoop(ctx context.Context, o Options, c *counters, start time.Time) (s
 				report("indexing")
 			case <-done:
 				return
+			case <-ctx.Done():
+				return
 			}
 		}
 	}()
 	return func(final bool) {
 		once.Do(func() {
 			close(done)
+			<-exited // no "indexing" report after the final one
 			if final {
 				report("done")
 			}

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -242,5 +243,46 @@ func TestIndexFailureDeletesNothing(t *testing.T) {
 	// b.py was not seen, but the walk did not finish: nothing is removed.
 	if e.count(t) != n {
 		t.Fatalf("a failed run changed the point count: %d, was %d", e.count(t), n)
+	}
+}
+
+// flakyStore fails its second Upsert.
+type flakyStore struct {
+	*qdrantstore.Store
+	upserts int
+}
+
+func (f *flakyStore) Upsert(ctx context.Context, c string, pts []qdrantstore.Point) error {
+	f.upserts++
+	if f.upserts == 2 {
+		return errors.New("connection reset")
+	}
+	return f.Store.Upsert(ctx, c, pts)
+}
+
+// TestIndexRepairsAFileCutOffMidway: a run that stored only some of a
+// file's chunks must not leave the file looking indexed.
+func TestIndexRepairsAFileCutOffMidway(t *testing.T) {
+	e := setup(t)
+	var long strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&long, "// F%d does step %d of the work.\nfunc F%d() int { return %d }\n\n", i, i, i, i)
+	}
+	src := memSource{"steps.go": "package steps\n\n" + long.String()}
+	sel, _ := source.NewSelector(source.SelectOptions{})
+	opts := pipeline.Options{Collection: "code", SourceID: "repo-1", Source: src, Selector: sel, Sparse: embed.NewBM25(),
+		Store: &flakyStore{Store: e.store}, ChunkTokens: 40, EmbedBatch: 4}
+	if _, err := pipeline.Index(e.ctx, opts); err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Fatalf("first run: %v", err)
+	}
+	partial := e.count(t)
+	state, err := e.store.SourceState(e.ctx, "code", "repo-1")
+	if err != nil || partial == 0 || state["steps.go"] != "" {
+		t.Fatalf("after a cut-off run: %d points, state %q, %v", partial, state["steps.go"], err)
+	}
+	opts.Store = e.store
+	sum, err := pipeline.Index(e.ctx, opts)
+	if err != nil || sum.Indexed != 1 || e.count(t) != uint64(sum.Chunks) || sum.Chunks <= int64(partial) {
+		t.Fatalf("repair run: %+v %v; %d points (partial run left %d)", sum, err, e.count(t), partial)
 	}
 }

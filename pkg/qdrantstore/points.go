@@ -15,6 +15,7 @@ const (
 	KeyPath      = "path"       // the file's path within the source, slash-separated
 	KeyLanguage  = "language"   // the file's language, like "go" or "markdown"
 	KeyFileHash  = "file_hash"  // content hash of the whole file
+	KeyFileParts = "file_parts" // number of chunks the file was split into
 	KeyStartLine = "start_line" // first line of the chunk, from 1
 	KeyEndLine   = "end_line"   // last line of the chunk, inclusive
 	KeySymbol    = "symbol"     // enclosing function, type or heading
@@ -220,13 +221,20 @@ const scrollPage = 1024
 // A path whose points disagree on the hash (a re-index interrupted
 // between writing the new points and deleting the old ones), or lack one,
 // maps to the empty string, which matches no real hash: the pipeline
-// re-indexes it and so repairs it.
+// re-indexes it and so repairs it. So does a path whose points record a
+// file_parts count other than the number of points found (a run that
+// stopped between two batches of one file).
 func (s *Store) SourceState(ctx context.Context, collection, source string) (map[string]string, error) {
 	f, err := Filter{Must: []Cond{Eq(KeySource, source)}}.proto()
 	if err != nil {
 		return nil, fmt.Errorf("read state of %s: %w", collection, err)
 	}
 	state := map[string]string{}
+	// A file is complete when it has as many points as the chunk count its
+	// points record (file_parts): a run that failed between two batches of
+	// one file leaves fewer, and the file must be indexed again.
+	parts := map[string]int64{}
+	points := map[string]int64{}
 	var offset *qdrant.PointId
 	for {
 		pts, next, err := s.client.ScrollAndOffset(ctx, &qdrant.ScrollPoints{
@@ -234,7 +242,7 @@ func (s *Store) SourceState(ctx context.Context, collection, source string) (map
 			Filter:         f,
 			Offset:         offset,
 			Limit:          qdrant.PtrOf(uint32(scrollPage)),
-			WithPayload:    qdrant.NewWithPayloadInclude(KeyPath, KeyFileHash),
+			WithPayload:    qdrant.NewWithPayloadInclude(KeyPath, KeyFileHash, KeyFileParts),
 			WithVectors:    qdrant.NewWithVectors(false),
 		})
 		if err != nil {
@@ -250,8 +258,20 @@ func (s *Store) SourceState(ctx context.Context, collection, source string) (map
 				hash = ""
 			}
 			state[path] = hash
+			points[path]++
+			if n, ok := p.GetPayload()[KeyFileParts]; ok {
+				if old, seen := parts[path]; seen && old != n.GetIntegerValue() {
+					state[path] = ""
+				}
+				parts[path] = n.GetIntegerValue()
+			}
 		}
 		if next == nil {
+			for path, n := range parts {
+				if points[path] != n {
+					state[path] = ""
+				}
+			}
 			return state, nil
 		}
 		if offset != nil && samePointID(next, offset) {
