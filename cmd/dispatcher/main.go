@@ -184,6 +184,9 @@ func newLogger(format, level string, w io.Writer) (zerolog.Logger, error) {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "health" {
+		return health(ctx, args[1:], getenv, stdout)
+	}
 	c, err := parseFlags(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -400,6 +403,40 @@ In another terminal:
 		return nil
 	}
 	return err
+}
+
+// health is `dispatcher health [ADDR]`: the probe of images without a
+// shell (FROM scratch). It asks the running dispatcher's /readyz (at ADDR,
+// default JETRUN_HTTP_ADDR or 127.0.0.1:8080) and fails unless it is ready.
+func health(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	addr := envOr(getenv, "JETRUN_HTTP_ADDR", "127.0.0.1:8080")
+	if len(args) > 0 {
+		addr = args[0]
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("health: address %q: %w", addr, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("health: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("health: not ready: %s", strings.TrimSpace(string(body)))
+	}
+	fmt.Fprint(stdout, string(body))
+	return nil
 }
 
 // failpoint returns the crash hook used by the crash tests: with

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -114,6 +117,32 @@ func devRun(t *testing.T, dataDir string, env map[string]string) (addr string, s
 	stop()
 	t.Fatalf("no Qdrant address in the banner:\n%s\n%s", out.String(), errb.String())
 	return "", nil
+}
+
+func TestHealthProbe(t *testing.T) {
+	ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	}))
+	defer ready.Close()
+	notReady := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not ready: not consuming", http.StatusServiceUnavailable)
+	}))
+	defer notReady.Close()
+	var out bytes.Buffer
+	none := func(string) string { return "" }
+	if err := run(context.Background(), []string{"health", strings.TrimPrefix(ready.URL, "http://")}, none, &out, &out); err != nil || out.String() != "ready\n" {
+		t.Fatalf("ready: %v %q", err, out.String())
+	}
+	if err := run(context.Background(), []string{"health", strings.TrimPrefix(notReady.URL, "http://")}, none, &out, &out); err == nil || !strings.Contains(err.Error(), "not consuming") {
+		t.Fatalf("not ready: %v", err)
+	}
+	if err := run(context.Background(), []string{"health", "127.0.0.1:1"}, none, &out, &out); err == nil {
+		t.Fatal("nothing listening: no error")
+	}
 }
 
 func TestDevServesTheEmbeddedVectorServer(t *testing.T) {
