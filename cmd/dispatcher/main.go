@@ -18,6 +18,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -59,6 +60,7 @@ type config struct {
 	dataDir      string
 	devListen    string
 	devQdrant    string
+	devWorker    string
 	prefix       string
 	runtimes     string
 	concurrency  int
@@ -112,6 +114,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.StringVar(&c.dataDir, "data-dir", envOr(getenv, "JETRUN_DATA_DIR", ".data"), "data directory: the embedded NATS store and vector data (--dev) and local runtime state (env JETRUN_DATA_DIR)")
 	fs.StringVar(&c.devListen, "dev-nats-listen", envOr(getenv, "JETRUN_DEV_NATS_LISTEN", "127.0.0.1:4222"), "address of the embedded NATS server with --dev (env JETRUN_DEV_NATS_LISTEN)")
 	fs.StringVar(&c.devQdrant, "dev-qdrant-listen", envOr(getenv, "JETRUN_DEV_QDRANT_LISTEN", "127.0.0.1:"+envOr(getenv, "QDRANT_PORT", "6334")), "address of the embedded Qdrant-compatible server with --dev; empty disables (env JETRUN_DEV_QDRANT_LISTEN; port default QDRANT_PORT or 6334)")
+	fs.StringVar(&c.devWorker, "dev-worker-host", getenv("JETRUN_DEV_WORKER_HOST"), "with --dev, the address workers reach the embedded servers at; for container runtimes the Docker bridge gateway (e.g. 172.17.0.1) with the servers listening on it (env JETRUN_DEV_WORKER_HOST; default 127.0.0.1)")
 	fs.StringVar(&c.prefix, "prefix", envOr(getenv, "JETRUN_PREFIX", messages.DefaultPrefix), "subject prefix; streams are <PREFIX>_JOBS etc. (env JETRUN_PREFIX)")
 	fs.StringVar(&c.runtimes, "runtime", envOr(getenv, "RUNTIME_BACKEND", "local"), "runtime(s) to run jobs on, comma-separated; the first is the default (env RUNTIME_BACKEND)")
 	fs.IntVar(&c.concurrency, "concurrency", intEnv("JETRUN_CONCURRENCY", 8), "jobs this dispatcher runs at once (env JETRUN_CONCURRENCY)")
@@ -297,18 +300,28 @@ In another terminal:
 	if err != nil {
 		return err
 	}
+	// workerHost is where workers reach a --dev server listening on host.
+	workerHost := func(host string) string {
+		switch {
+		case c.devWorker != "":
+			return c.devWorker
+		case host == "0.0.0.0" || host == "::" || host == "":
+			return "127.0.0.1" // workers cannot dial a wildcard address
+		}
+		return host
+	}
 	if c.workerNATS != "" {
 		workerEnv[natsconn.EnvURL] = c.workerNATS
 	} else if c.dev {
-		// Workers cannot dial a wildcard listen address.
-		workerEnv[natsconn.EnvURL] = strings.Replace(workerEnv[natsconn.EnvURL], "0.0.0.0", "127.0.0.1", 1)
+		if u, err := url.Parse(workerEnv[natsconn.EnvURL]); err == nil {
+			u.Host = net.JoinHostPort(workerHost(u.Hostname()), u.Port())
+			workerEnv[natsconn.EnvURL] = u.String()
+		}
 	}
 	if devQdrantAddr != "" {
 		// Workers write to the embedded server.
 		host, port, _ := net.SplitHostPort(devQdrantAddr)
-		if host == "0.0.0.0" || host == "::" {
-			host = "127.0.0.1"
-		}
+		host = workerHost(host)
 		if getenv("QDRANT_HOST") != "" || getenv("QDRANT_URL") != "" {
 			log.Warn().Str("configured", c.qdrant.String()).Msg("--dev: workers use the embedded vector server, not the configured Qdrant (--dev-qdrant-listen='' keeps the configured one)")
 		}
