@@ -42,7 +42,7 @@ func TestRawSubmissionRunsWithOrderedEvents(t *testing.T) {
 	if last.Labels["team"] != "search" || last.Attempt != 1 || last.ExitCode == nil || *last.ExitCode != 0 {
 		t.Errorf("terminal event = %+v", last)
 	}
-	if rec := e.record("raw-1"); rec.State != messages.StateSucceeded || rec.Attempt != 1 || rec.Handle == nil {
+	if rec := e.settled("raw-1"); rec.State != messages.StateSucceeded || rec.Attempt != 1 || rec.Handle == nil {
 		t.Errorf("record = %+v", rec)
 	}
 }
@@ -105,7 +105,7 @@ func TestBadSubmissionsAreRejected(t *testing.T) {
 			if !strings.Contains(last.Error, c.want) {
 				t.Errorf("reason %q does not contain %q", last.Error, c.want)
 			}
-			if rec := e.record(c.id); rec.State != messages.StateRejected || rec.Error == "" {
+			if rec := e.settled(c.id); rec.State != messages.StateRejected || rec.Error == "" {
 				t.Errorf("record = %+v", rec)
 			}
 		})
@@ -160,7 +160,7 @@ func TestRetriesThenDeadLetter(t *testing.T) {
 			t.Errorf("started event %d has attempt %d", i, evs[1+4*i].Attempt)
 		}
 	}
-	if rec := e.record("fails"); rec.State != messages.StateDead || rec.Attempt != 3 {
+	if rec := e.settled("fails"); rec.State != messages.StateDead || rec.Attempt != 3 {
 		t.Errorf("record = %+v", rec)
 	}
 	// The DLQ holds the original submission with the reason.
@@ -244,7 +244,7 @@ func TestMaxDeliveriesDeadLetters(t *testing.T) {
 	if last.Type != messages.EventDead || !strings.Contains(last.Error, "2 deliveries") {
 		t.Fatalf("events = %v, last = %+v", types(evs), last)
 	}
-	if r := e.record("orphan"); r.State != messages.StateDead {
+	if r := e.settled("orphan"); r.State != messages.StateDead {
 		t.Fatalf("record = %+v", r)
 	}
 	s, _ := e.js.Stream(context.Background(), e.names.DLQStream())

@@ -226,6 +226,21 @@ func (e *env) allEvents(id string) []messages.Event {
 	}
 }
 
+// settled returns a job's record once its state is terminal. A terminal
+// event is published before the record is written (publish, then CAS), so
+// a test that saw the event may read the record a moment too early.
+func (e *env) settled(id string) messages.Record {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec := e.record(id)
+		if rec.State.Terminal() || time.Now().After(deadline) {
+			return rec
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (e *env) record(id string) messages.Record {
 	e.t.Helper()
 	kv, err := e.js.KeyValue(context.Background(), e.names.StateBucket())
