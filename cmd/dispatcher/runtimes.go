@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/jetrun/jetrun/pkg/runtimes"
+	"github.com/jetrun/jetrun/pkg/runtimes/docker"
 	"github.com/jetrun/jetrun/pkg/runtimes/local"
 )
 
@@ -10,5 +11,6 @@ import (
 func builtinRuntimes() *runtimes.Registry {
 	r := runtimes.NewRegistry()
 	r.Register(local.Name, local.Factory)
+	r.Register(docker.Name, docker.Factory)
 	return r
 }

@@ -42,6 +42,13 @@ type devAddrs struct {
 
 func startDev(t testing.TB, extraEnv ...string) devAddrs {
 	t.Helper()
+	return startDevArgs(t, nil, extraEnv...)
+}
+
+// startDevArgs is startDev with extra dispatcher flags (they override the
+// defaults) and environment.
+func startDevArgs(t testing.TB, extraArgs []string, extraEnv ...string) devAddrs {
+	t.Helper()
 	bin, err := testbin.Path("dispatcher")
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +57,8 @@ func startDev(t testing.TB, extraEnv ...string) devAddrs {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--dev", "--data-dir", t.TempDir(), "--dev-nats-listen", "127.0.0.1:0", "--dev-qdrant-listen", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	args := append([]string{"--dev", "--data-dir", t.TempDir(), "--dev-nats-listen", "127.0.0.1:0", "--dev-qdrant-listen", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, extraArgs...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(append(os.Environ(), "WORKER_BIN="+worker), extraEnv...)
 	stdout, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
