@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -136,6 +138,48 @@ func TestDockerRuntimeEndToEnd(t *testing.T) {
 	out, _ := exec.Command("docker", "ps", "-q", "--filter", "ancestor="+image).Output()
 	if ids := strings.TrimSpace(string(out)); ids != "" {
 		t.Errorf("containers still running: %s", ids)
+	}
+}
+
+// TestDockerJobSurvivesADispatcherSIGKILL: a dispatcher killed while its
+// container runs is replaced by another on the same data (queue, records);
+// the new one adopts the container by name and records its result.
+func TestDockerJobSurvivesADispatcherSIGKILL(t *testing.T) {
+	gw := dockerBridge(t)
+	image := workerImage(t)
+	data := t.TempDir()
+	// A short ack wait: the new dispatcher gets the job once the old one
+	// has not heartbeaten for that long.
+	args := []string{"--runtime", "docker", "--ack-wait", "5s", "--data-dir", data, "--dev-nats-listen", gw + ":0", "--dev-qdrant-listen", gw + ":0", "--dev-worker-host", gw}
+	d := startDevArgs(t, args, "WORKER_IMAGE="+image)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := submitDev(t, ctx, d, "smoke", "--sleep", "6s", "--id", "adopt-me")
+	if r.code != exitOK {
+		t.Fatalf("submit: %d %s", r.code, r.stderr)
+	}
+	// Kill the dispatcher (and its embedded NATS) once the container runs.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _ := exec.Command("docker", "ps", "-q", "--filter", "name=jetrun-adopt-me-a1").Output()
+		if strings.TrimSpace(string(out)) != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job's container never started")
+		}
+	}
+	d.proc.Signal(syscall.SIGKILL)
+	d.proc.Wait()
+
+	d2 := startDevArgs(t, args, "WORKER_IMAGE="+image)
+	r = submitDev(t, ctx, d2, "watch", "adopt-me")
+	if r.code != exitOK || !strings.Contains(r.stdout, "succeeded") {
+		t.Fatalf("after the SIGKILL: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	st := submitDev(t, ctx, d2, "status", "adopt-me", "--output", "json")
+	var rec messages.Record
+	if err := json.Unmarshal([]byte(st.stdout), &rec); err != nil || rec.Attempt != 1 || rec.Handle == nil || rec.Handle.Name != "jetrun-adopt-me-a1" {
+		t.Fatalf("record after adoption: %+v %v (one attempt, the same container)", rec, err)
 	}
 }
 

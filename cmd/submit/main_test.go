@@ -38,6 +38,7 @@ func devDispatcher(t *testing.T) string {
 type devAddrs struct {
 	nats   string // nats://127.0.0.1:PORT
 	qdrant string // 127.0.0.1:PORT
+	proc   *os.Process
 }
 
 func startDev(t testing.TB, extraEnv ...string) devAddrs {
@@ -75,7 +76,7 @@ func startDevArgs(t testing.TB, extraArgs []string, extraEnv ...string) devAddrs
 	})
 	reN := regexp.MustCompile(`NATS \(embedded, JetStream\):\s+(nats://\S+)`)
 	reQ := regexp.MustCompile(`Qdrant \(embedded, gRPC\):\s+(\S+)`)
-	var addrs devAddrs
+	addrs := devAddrs{proc: cmd.Process}
 	sc := bufio.NewScanner(stdout)
 	for addrs.qdrant == "" && sc.Scan() {
 		if m := reN.FindStringSubmatch(sc.Text()); m != nil {
