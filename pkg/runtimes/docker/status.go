@@ -6,10 +6,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
-
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/runtimes"
+	"github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
 )
 
 // containerStatus maps a container's state to a runtimes.Status:
@@ -105,29 +105,9 @@ func exitReason(code int) string {
 	return r
 }
 
-func signalName(s syscall.Signal) string {
-	switch s {
-	case syscall.SIGKILL:
-		return "SIGKILL"
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	case syscall.SIGINT:
-		return "SIGINT"
-	case syscall.SIGHUP:
-		return "SIGHUP"
-	case syscall.SIGQUIT:
-		return "SIGQUIT"
-	case syscall.SIGABRT:
-		return "SIGABRT"
-	case syscall.SIGSEGV:
-		return "SIGSEGV"
-	case syscall.SIGBUS:
-		return "SIGBUS"
-	case syscall.SIGPIPE:
-		return "SIGPIPE"
-	}
-	return ""
-}
+// signalName is the signal's conventional name ("SIGKILL"), or "" when
+// the number is no signal.
+func signalName(s syscall.Signal) string { return unix.SignalName(s) }
 
 // containerTimeout reads LabelTimeout.
 func containerTimeout(c container.InspectResponse) (time.Duration, bool) {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Files of one workload's state directory, <dir>/<handle name>/.
@@ -174,20 +176,10 @@ func exists(path string) bool {
 	return err == nil
 }
 
+// signalName is the signal's conventional name ("SIGKILL").
 func signalName(s syscall.Signal) string {
-	switch s {
-	case syscall.SIGKILL:
-		return "SIGKILL"
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	case syscall.SIGINT:
-		return "SIGINT"
-	case syscall.SIGSEGV:
-		return "SIGSEGV"
-	case syscall.SIGABRT:
-		return "SIGABRT"
-	case syscall.SIGHUP:
-		return "SIGHUP"
+	if name := unix.SignalName(s); name != "" {
+		return name
 	}
 	return "signal " + strconv.Itoa(int(s))
 }
