@@ -40,5 +40,5 @@ else
 fi
 echo "== submit collection info jetrun"
 "$bin/submit" collection info jetrun
-echo '== submit search --collection jetrun "how are retries backed off"'
-"$bin/submit" search --collection jetrun --limit 5 "how are retries backed off"
+echo '== submit search --collection jetrun "backoff delay for the next attempt"'
+"$bin/submit" search --collection jetrun --limit 5 "backoff delay for the next attempt"
