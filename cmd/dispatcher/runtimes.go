@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/jetrun/jetrun/pkg/runtimes"
 	"github.com/jetrun/jetrun/pkg/runtimes/docker"
+	"github.com/jetrun/jetrun/pkg/runtimes/kubernetes"
 	"github.com/jetrun/jetrun/pkg/runtimes/local"
 )
 
@@ -12,5 +13,6 @@ func builtinRuntimes() *runtimes.Registry {
 	r := runtimes.NewRegistry()
 	r.Register(local.Name, local.Factory)
 	r.Register(docker.Name, docker.Factory)
+	r.Register(kubernetes.Name, kubernetes.Factory)
 	return r
 }

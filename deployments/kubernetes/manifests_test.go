@@ -134,8 +134,8 @@ func (m manifests) keys() []objKey {
 // wantRules is the dispatcher's whole Role, rule by rule: group/resource →
 // verbs. See base/dispatcher-rbac.yaml for why each is needed.
 var wantRules = map[string][]string{
-	"batch/jobs": {"create", "delete", "get", "list", "watch"},
-	"/pods":      {"get", "list", "watch"},
+	"batch/jobs": {"create", "delete", "get", "list", "patch", "watch"},
+	"/pods":      {"delete", "list", "watch"},
 	"/pods/log":  {"get"},
 	"/secrets":   {"create", "delete", "get", "patch"},
 }
@@ -661,10 +661,8 @@ func TestServerDryRun(t *testing.T) {
 			{"watch", "", "secrets", "", namespace},
 			{"update", "", "secrets", "", namespace},
 			{"update", "batch", "jobs", "", namespace},
-			{"patch", "batch", "jobs", "", namespace},
 			{"update", "batch", "jobs", "status", namespace},
 			{"create", "", "pods", "", namespace},
-			{"delete", "", "pods", "", namespace},
 			{"create", "", "pods", "exec", namespace},
 			{"get", "", "configmaps", "", namespace},
 			{"create", "", "serviceaccounts", "token", namespace},
