@@ -39,7 +39,7 @@ check:
 
 # The Kubernetes tests run against a real kube-apiserver, etcd and
 # kube-controller-manager built from source by scripts/k8s-harness.sh and
-# cached outside the checkout (~25 min on an empty cache, seconds after).
+# cached outside the checkout (6–8 min on an empty cache, seconds after).
 test: check
 	@mkdir -p $(TESTBIN)
 	$(GO) build -race -o $(TESTBIN)/ ./cmd/worker ./cmd/dispatcher
