@@ -10,7 +10,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 KV=v1.37.2
 EV=$(sed -n 's/^require go.etcd.io\/etcd\/server\/v3 \(v[0-9.]*\)$/\1/p' "$root/tools/etcd/go.mod")
 GV=$(go env GOVERSION)
-key=$(cat "$root/tools/k8s/go.mod" "$root/tools/k8s/go.sum" "$root/tools/etcd/go.mod" "$root/tools/etcd/go.sum" "$0" | sha256sum | cut -c1-12)
+# Bump recipe when the build steps below change; comments do not count.
+recipe=1
+key=$( (echo "$recipe"; cat "$root/tools/k8s/go.mod" "$root/tools/k8s/go.sum" "$root/tools/etcd/go.mod" "$root/tools/etcd/go.sum") | sha256sum | cut -c1-12)
 out=${JETRUN_K8S_ASSETS_DIR:-$HOME/.cache/jetrun/k8s/$KV-etcd$EV-$GV-$key}
 if [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/etcd" ]; then
   echo "$out"
