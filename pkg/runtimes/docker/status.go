@@ -3,13 +3,11 @@ package docker
 import (
 	"fmt"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 	"github.com/moby/moby/api/types/container"
-	"golang.org/x/sys/unix"
 )
 
 // containerStatus maps a container's state to a runtimes.Status:
@@ -72,16 +70,16 @@ func containerStatus(c container.InspectResponse, startTimeout time.Duration, no
 		if c.HostConfig != nil && c.HostConfig.Memory > 0 {
 			limit = " of " + messages.FormatMemory(c.HostConfig.Memory)
 		}
-		st.Reason = fmt.Sprintf("OOMKilled: the container exceeded its memory limit%s (%s)", limit, exitReason(s.ExitCode))
+		st.Reason = fmt.Sprintf("OOMKilled: the container exceeded its memory limit%s (%s)", limit, runtimes.ExitReason(s.ExitCode))
 	case hasTimeout && !st.StartedAt.IsZero() && !st.FinishedAt.IsZero() && st.FinishedAt.Sub(st.StartedAt) >= timeout:
 		st.TimedOut = true
-		st.Reason = fmt.Sprintf("timeout after %s (%s)", timeout, exitReason(s.ExitCode))
+		st.Reason = fmt.Sprintf("timeout after %s (%s)", timeout, runtimes.ExitReason(s.ExitCode))
 	case s.Status == container.StateDead:
-		st.Reason = "container is dead (" + exitReason(s.ExitCode) + ")"
+		st.Reason = "container is dead (" + runtimes.ExitReason(s.ExitCode) + ")"
 	case s.ExitCode == 0:
 		st.Phase = runtimes.PhaseSucceeded
 	default:
-		st.Reason = exitReason(s.ExitCode)
+		st.Reason = runtimes.ExitReason(s.ExitCode)
 	}
 	if s.Error != "" {
 		st.Reason += "; docker: " + s.Error
@@ -91,23 +89,6 @@ func containerStatus(c container.InspectResponse, startTimeout time.Duration, no
 	}
 	return st
 }
-
-// exitReason is "exit code n", naming the signal of the shell convention
-// 128+n: a worker killed by a signal, or one that exits with that code
-// itself (as the worker does after a SIGTERM).
-func exitReason(code int) string {
-	r := fmt.Sprintf("exit code %d", code)
-	if code > 128 && code < 128+65 {
-		if name := signalName(syscall.Signal(code - 128)); name != "" {
-			r += " = 128+" + name
-		}
-	}
-	return r
-}
-
-// signalName is the signal's conventional name ("SIGKILL"), or "" when
-// the number is no signal.
-func signalName(s syscall.Signal) string { return unix.SignalName(s) }
 
 // containerTimeout reads LabelTimeout.
 func containerTimeout(c container.InspectResponse) (time.Duration, bool) {

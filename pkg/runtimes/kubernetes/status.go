@@ -2,14 +2,11 @@ package kubernetes
 
 import (
 	"fmt"
-	"syscall"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/runtimes"
@@ -94,14 +91,14 @@ func jobStatus(job *batchv1.Job, pods []*corev1.Pod, startTimeout time.Duration,
 			st.TimedOut = true
 			st.Reason = fmt.Sprintf("timeout after %s (DeadlineExceeded: %s)", deadline(job), c.Message)
 			if term != nil {
-				st.Reason += "; " + exitReason(term.ExitCode)
+				st.Reason += "; " + runtimes.ExitReason(int(term.ExitCode))
 			}
 		case batchv1.JobReasonBackoffLimitExceeded:
 			switch {
 			case term != nil && term.Reason == "OOMKilled":
-				st.Reason = fmt.Sprintf("OOMKilled: the container exceeded its memory limit%s (%s)", memoryLimit(job), exitReason(term.ExitCode))
+				st.Reason = fmt.Sprintf("OOMKilled: the container exceeded its memory limit%s (%s)", memoryLimit(job), runtimes.ExitReason(int(term.ExitCode)))
 			case term != nil:
-				st.Reason = exitReason(term.ExitCode)
+				st.Reason = runtimes.ExitReason(int(term.ExitCode))
 				if term.Reason != "" && term.Reason != "Error" && term.Reason != "Completed" {
 					st.Reason += " (" + term.Reason + ")"
 				}
@@ -248,23 +245,6 @@ func memoryLimit(job *batchv1.Job) string {
 	}
 	return ""
 }
-
-// exitReason is "exit code n", naming the signal of the shell convention
-// 128+n (a worker killed by a signal, or one that exits with that code
-// itself, as the worker does after a SIGTERM).
-func exitReason(code int32) string {
-	r := fmt.Sprintf("exit code %d", code)
-	if code > 128 && code < 128+65 {
-		if name := signalName(syscall.Signal(code - 128)); name != "" {
-			r += " = 128+" + name
-		}
-	}
-	return r
-}
-
-// signalName is the signal's conventional name ("SIGKILL"), or "" when
-// the number is no signal.
-func signalName(s syscall.Signal) string { return unix.SignalName(s) }
 
 // controlledBy filters pods to those the Job controls.
 func controlledBy(job *batchv1.Job, pods []*corev1.Pod) []*corev1.Pod {
