@@ -74,18 +74,6 @@ func (d *Dispatcher) Ready() bool {
 func (d *Dispatcher) Provision(ctx context.Context) error {
 	s := d.cfg.Streams
 	streams := []jetstream.StreamConfig{{
-		Name:        d.names.JobsStream(),
-		Description: "jetrun job submissions",
-		Subjects:    []string{d.names.SubmitWildcard()},
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardNew,
-		MaxAge:      s.JobsMaxAge,
-		MaxBytes:    s.JobsMaxBytes,
-		MaxMsgSize:  1 << 20,
-		Duplicates:  s.DuplicateWindow,
-		Storage:     jetstream.FileStorage,
-		Replicas:    s.Replicas,
-	}, {
 		Name:        d.names.EventsStream(),
 		Description: "jetrun job lifecycle and progress events",
 		Subjects:    []string{d.names.EventsWildcard()},
@@ -142,6 +130,25 @@ func (d *Dispatcher) Provision(ctx context.Context) error {
 		Replicas:    s.Replicas,
 	}); err != nil {
 		return fmt.Errorf("create object store %s: %w", d.names.UploadsBucket(), err)
+	}
+	// The jobs stream comes last: a producer's first accepted submission
+	// then implies that the events stream, the buckets and the object store
+	// it will use next already exist.
+	jobs := jetstream.StreamConfig{
+		Name:        d.names.JobsStream(),
+		Description: "jetrun job submissions",
+		Subjects:    []string{d.names.SubmitWildcard()},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxAge:      s.JobsMaxAge,
+		MaxBytes:    s.JobsMaxBytes,
+		MaxMsgSize:  1 << 20,
+		Duplicates:  s.DuplicateWindow,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+	}
+	if _, err := d.js.CreateOrUpdateStream(ctx, jobs); err != nil {
+		return fmt.Errorf("create stream %s: %w", jobs.Name, err)
 	}
 	cons, err := d.js.CreateOrUpdateConsumer(ctx, d.names.JobsStream(), jetstream.ConsumerConfig{
 		Durable:       d.names.DispatcherConsumer(),
