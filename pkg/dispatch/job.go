@@ -582,11 +582,12 @@ func (j *job) watch(h runtimes.Handle, timeout time.Duration) settlement {
 		results <- waitResult{st, err}
 	}()
 	var watchdog <-chan time.Time
+	var dog *time.Timer
 	if timeout > 0 {
 		deadline := j.rec.Started.Add(timeout + j.d.cfg.WatchdogSlack)
-		t := time.NewTimer(time.Until(deadline))
-		defer t.Stop()
-		watchdog = t.C
+		dog = time.NewTimer(time.Until(deadline))
+		defer dog.Stop()
+		watchdog = dog.C
 	}
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
@@ -628,6 +629,14 @@ func (j *job) watch(h runtimes.Handle, timeout time.Duration) settlement {
 				}
 			}
 		case <-watchdog:
+			later, st := j.watchdogDeadline(h, timeout)
+			if st.Phase.Done() {
+				return j.complete(st) // it ended just now, by itself
+			}
+			if !later.IsZero() {
+				dog.Reset(time.Until(later))
+				continue
+			}
 			j.log.Warn().Dur("timeout", timeout).Msg("watchdog: the runtime did not end the workload at its deadline")
 			ctx, cancel := context.WithTimeout(context.Background(), j.d.cfg.StopGrace+30*time.Second)
 			err := j.rt.Stop(ctx, h, j.d.cfg.StopGrace)
@@ -641,6 +650,34 @@ func (j *job) watch(h runtimes.Handle, timeout time.Duration) settlement {
 			return release()
 		}
 	}
+}
+
+// watchdogDeadline decides whether the watchdog may stop the workload now.
+// The job's timeout counts from when the workload started running, which
+// a queueing runtime (a Batch job RUNNABLE for want of capacity, a pod
+// waiting for a node) reaches long after launch: while the runtime says
+// pending, or running with a start time that puts the deadline ahead, it
+// returns the time to look again. The runtime's own start limits (the
+// Kubernetes start timeout, Batch's RUNNABLE limit) bound the waiting.
+// A zero time means stop now, unless the status it returns is final: the
+// workload has just ended by itself.
+func (j *job) watchdogDeadline(h runtimes.Handle, timeout time.Duration) (time.Time, runtimes.Status) {
+	ctx, cancel := opCtx()
+	defer cancel()
+	st, err := j.rt.Inspect(ctx, h)
+	if err != nil {
+		return time.Time{}, runtimes.Status{}
+	}
+	now := time.Now()
+	switch {
+	case st.Phase == runtimes.PhasePending:
+		return now.Add(min(timeout, time.Minute)), st
+	case st.Phase == runtimes.PhaseRunning && !st.StartedAt.IsZero():
+		if d := st.StartedAt.Add(timeout + j.d.cfg.WatchdogSlack); d.After(now) {
+			return d, st
+		}
+	}
+	return time.Time{}, st
 }
 
 // markRunning records the running state once the runtime reports it.

@@ -1,0 +1,88 @@
+package dispatch_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/runtimes"
+)
+
+// queued is a runtime that holds each workload pending for a while before
+// the real runtime starts it, as a Batch queue without free capacity does.
+type queued struct {
+	runtimes.Runtime
+	hold time.Duration
+
+	mu      sync.Mutex
+	started map[string]chan struct{} // handle → closed once really started
+	errs    map[string]error
+}
+
+func (q *queued) Start(ctx context.Context, spec runtimes.Spec) (runtimes.Handle, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if _, ok := q.started[spec.Handle.Name]; !ok {
+		ch := make(chan struct{})
+		q.started[spec.Handle.Name] = ch
+		time.AfterFunc(q.hold, func() {
+			_, err := q.Runtime.Start(context.Background(), spec)
+			q.mu.Lock()
+			q.errs[spec.Handle.Name] = err
+			q.mu.Unlock()
+			close(ch)
+		})
+	}
+	return spec.Handle, nil
+}
+
+func (q *queued) gate(h runtimes.Handle) (chan struct{}, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ch, ok := q.started[h.Name]
+	return ch, ok
+}
+
+func (q *queued) Inspect(ctx context.Context, h runtimes.Handle) (runtimes.Status, error) {
+	if ch, ok := q.gate(h); ok {
+		select {
+		case <-ch:
+		default:
+			return runtimes.Status{Phase: runtimes.PhasePending, ExitCode: -1}, nil
+		}
+	}
+	return q.Runtime.Inspect(ctx, h)
+}
+
+func (q *queued) Wait(ctx context.Context, h runtimes.Handle) (runtimes.Status, error) {
+	if ch, ok := q.gate(h); ok {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return runtimes.Status{}, ctx.Err()
+		}
+	}
+	return q.Runtime.Wait(ctx, h)
+}
+
+// The job timeout counts from when the workload starts running, not from
+// its launch: a job queued longer than its timeout (plus the watchdog's
+// slack) still gets its whole timeout once it runs, while one that does
+// overrun is still stopped.
+func TestWatchdogCountsFromTheWorkloadsStart(t *testing.T) {
+	e := setup(t)
+	cfg := e.config()
+	rt := cfg.Runtimes["local"]
+	cfg.Runtimes["local"] = &queued{Runtime: rt, hold: 4 * time.Second,
+		started: map[string]chan struct{}{}, errs: map[string]error{}}
+	cfg.WatchdogSlack = 100 * time.Millisecond
+	e.start(cfg)
+	// Queued 4 s, runs 1 s, timeout 3 s: the old watchdog (launch + 3.1 s) killed it.
+	e.submit("queued-ok", "smoke", `{"sleep":"1s"}`, `,"max_retries":0,"resources":{"timeout":"3s"}`)
+	evs := e.events("queued-ok", 60*time.Second)
+	if last := evs[len(evs)-1]; last.Type != messages.EventSucceeded {
+		t.Fatalf("a job queued past its timeout was killed: events = %v, last = %+v", types(evs), last)
+	}
+}
