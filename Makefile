@@ -62,6 +62,7 @@ demo: build
 bench: build
 	$(GO) test -run XXX -bench . -benchtime 1x -timeout 30m ./pkg/dispatch/
 	$(GO) test -run XXX -bench . -benchtime 1x -timeout 30m ./pkg/qdrantlite/
+	$(GO) test -run XXX -bench APICalls -benchtime 1x -timeout 30m ./pkg/runtimes/awsbatch/
 
 # Images: static binaries in a build context outside the checkout, then
 # FROM scratch images; nothing is pulled.

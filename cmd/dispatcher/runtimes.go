@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/jetrun/jetrun/pkg/runtimes"
+	"github.com/jetrun/jetrun/pkg/runtimes/awsbatch"
 	"github.com/jetrun/jetrun/pkg/runtimes/docker"
 	"github.com/jetrun/jetrun/pkg/runtimes/kubernetes"
 	"github.com/jetrun/jetrun/pkg/runtimes/local"
@@ -14,5 +15,6 @@ func builtinRuntimes() *runtimes.Registry {
 	r.Register(local.Name, local.Factory)
 	r.Register(docker.Name, docker.Factory)
 	r.Register(kubernetes.Name, kubernetes.Factory)
+	r.Register(awsbatch.Name, awsbatch.Factory)
 	return r
 }

@@ -77,6 +77,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	log := zerolog.New(stderr).With().Timestamp().Str("job_id", getenv(jobs.EnvJobID)).
 		Str("attempt", getenv(jobs.EnvAttempt)).Logger().Level(zerolog.InfoLevel)
+	getenv, err := withSecretRefs(context.Background(), getenv)
+	if err != nil {
+		log.Error().Err(err).Msg("resolve secret references")
+		return 1
+	}
 	switch args[0] {
 	case "smoke":
 		return smoke(args[1:], getenv, stdout, stderr, log)

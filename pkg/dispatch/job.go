@@ -526,8 +526,31 @@ func (j *job) startAndWatch() settlement {
 		m.LaunchLatency.WithLabelValues(j.rt.Name()).Observe(time.Since(j.meta.Timestamp).Seconds())
 	}
 	j.log.Info().Int("attempt", j.rec.Attempt).Str("handle", h.Name).Msg("launched")
+	j.saveHandle(h)
 	j.failpoint("launched")
 	return j.watch(h, spec.Resources.Timeout)
+}
+
+// saveHandle records the handle Start returned when it carries more than
+// the record's (the runtime's own id: a Batch job id, a container id), so
+// that a dispatcher adopting the job finds the workload by id rather than
+// by name. It is no transition and publishes no event; if the record
+// changed meanwhile it is left alone, the name still finds the workload.
+func (j *job) saveHandle(h runtimes.Handle) {
+	if j.rec.Handle == nil || *j.rec.Handle == h {
+		return
+	}
+	next := cloneRecord(j.rec)
+	next.Handle = &h
+	next.Updated = time.Now().UTC()
+	ctx, cancel := opCtx()
+	defer cancel()
+	rev, err := j.d.kv.Update(ctx, j.id, encode(&next), j.rev)
+	if err != nil {
+		j.log.Debug().Err(err).Msg("record the runtime's id of the workload")
+		return
+	}
+	j.rec, j.rev = next, rev
 }
 
 // adopt re-attaches to the workload of a job that was starting or running
