@@ -70,6 +70,7 @@ type config struct {
 	backoffBase  time.Duration
 	backoffMax   time.Duration
 	stopGrace    time.Duration
+	queueTimeout time.Duration
 	httpAddr     string
 	logFormat    string
 	logLevel     string
@@ -124,6 +125,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.DurationVar(&c.backoffBase, "backoff-base", durEnv("JETRUN_BACKOFF_BASE", 5*time.Second), "first retry delay, doubled each attempt (env JETRUN_BACKOFF_BASE)")
 	fs.DurationVar(&c.backoffMax, "backoff-max", durEnv("JETRUN_BACKOFF_MAX", 5*time.Minute), "longest retry delay (env JETRUN_BACKOFF_MAX)")
 	fs.DurationVar(&c.stopGrace, "stop-grace", durEnv("JETRUN_STOP_GRACE", 10*time.Second), "time between SIGTERM and SIGKILL when a job is cancelled (env JETRUN_STOP_GRACE)")
+	fs.DurationVar(&c.queueTimeout, "queue-timeout", durEnv("JETRUN_QUEUE_TIMEOUT", time.Hour), "how long past its timeout a job may wait queued in its runtime (pending) before the watchdog stops it (env JETRUN_QUEUE_TIMEOUT)")
 	fs.StringVar(&c.httpAddr, "http-addr", envOr(getenv, "JETRUN_HTTP_ADDR", "127.0.0.1:8080"), "address of /healthz, /readyz and /metrics; empty disables (env JETRUN_HTTP_ADDR)")
 	fs.StringVar(&c.logFormat, "log-format", envOr(getenv, "JETRUN_LOG_FORMAT", "auto"), "auto (console on a terminal, else JSON), json or console (env JETRUN_LOG_FORMAT)")
 	fs.StringVar(&c.logLevel, "log-level", envOr(getenv, "JETRUN_LOG_LEVEL", "info"), "debug, info, warn or error (env JETRUN_LOG_LEVEL)")
@@ -375,6 +377,7 @@ In another terminal:
 		BackoffBase:    c.backoffBase,
 		BackoffMax:     c.backoffMax,
 		StopGrace:      c.stopGrace,
+		QueueTimeout:   c.queueTimeout,
 		WorkerImage:    c.workerImage,
 		WorkerEnv:      workerEnv,
 		WorkerSecrets:  workerSecrets,

@@ -59,6 +59,12 @@ type Config struct {
 	// WatchdogSlack is added to a job's timeout before the dispatcher
 	// stops a workload its runtime failed to stop. Default 30s.
 	WatchdogSlack time.Duration
+	// QueueTimeout is how long past its timeout (and the slack) the
+	// watchdog lets a workload that its runtime still reports pending
+	// wait: a job's timeout counts from when it starts running, and
+	// queueing runtimes (Batch, a cluster short of nodes) may hold it
+	// first. Default 1h.
+	QueueTimeout time.Duration
 	// WorkerImage is the default worker image (WORKER_IMAGE).
 	WorkerImage string
 	// WorkerEnv and WorkerSecrets are given to every worker (the NATS
@@ -163,6 +169,7 @@ func (c *Config) setDefaults() error {
 	def(&c.BackoffMax, 5*time.Minute)
 	def(&c.StopGrace, 10*time.Second)
 	def(&c.WatchdogSlack, 30*time.Second)
+	def(&c.QueueTimeout, time.Hour)
 	s := &c.Streams
 	if s.Replicas <= 0 {
 		s.Replicas = 1

@@ -119,8 +119,10 @@
 //     to end at its own deadline and records the attempt failed (the
 //     timeout counts from when the workload began running: a workload the
 //     runtime still reports pending, such as a Batch job waiting RUNNABLE
-//     for capacity, or one whose start time puts the deadline ahead, is
-//     looked at again later instead); a 1 s poll
+//     for capacity, for up to Config.QueueTimeout (1 h) more, or one whose
+//     start time puts the deadline ahead, is looked at again later
+//     instead; an Inspect error is retried a minute later, three times);
+//     a 1 s poll
 //     that records "running" once the runtime reports it (and every 10 s
 //     re-reads the record, in case the watch missed a change); and shutdown,
 //     which leaves the workload running and releases the message.

@@ -614,7 +614,7 @@ func (j *job) watch(h runtimes.Handle, timeout time.Duration) settlement {
 	}
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
-	polls := 0
+	polls, dogErrs := 0, 0
 	j.markRunning(h)
 	if j.rec.Desired == messages.DesiredCancel {
 		return j.cancelRunning(h)
@@ -652,22 +652,34 @@ func (j *job) watch(h runtimes.Handle, timeout time.Duration) settlement {
 				}
 			}
 		case <-watchdog:
-			later, st := j.watchdogDeadline(h, timeout)
-			if st.Phase.Done() {
+			later, st, err := j.watchdogDeadline(h, timeout)
+			switch {
+			case err != nil && dogErrs < 3:
+				dogErrs++
+				j.log.Warn().Err(err).Msg("watchdog: cannot inspect the workload; looking again in a minute")
+				dog.Reset(time.Minute)
+				continue
+			case err == nil && st.Phase.Done():
 				return j.complete(st) // it ended just now, by itself
-			}
-			if !later.IsZero() {
+			case err == nil && !later.IsZero():
+				dogErrs = 0
 				dog.Reset(time.Until(later))
 				continue
 			}
 			j.log.Warn().Dur("timeout", timeout).Msg("watchdog: the runtime did not end the workload at its deadline")
-			ctx, cancel := context.WithTimeout(context.Background(), j.d.cfg.StopGrace+30*time.Second)
-			err := j.rt.Stop(ctx, h, j.d.cfg.StopGrace)
+			// Batch waits 30 s between SIGTERM and SIGKILL, then reports.
+			ctx, cancel := context.WithTimeout(context.Background(), j.d.cfg.StopGrace+90*time.Second)
+			err = j.rt.Stop(ctx, h, j.d.cfg.StopGrace)
 			cancel()
 			if err != nil {
 				return transient(fmt.Errorf("watchdog stop %s: %w", h.Name, err))
 			}
-			return j.attemptFailed(fmt.Sprintf("timeout after %s (stopped by the dispatcher's watchdog)", timeout), nil, false)
+			reason := fmt.Sprintf("timeout after %s (stopped by the dispatcher's watchdog)", timeout)
+			if st.Phase == runtimes.PhasePending {
+				reason = fmt.Sprintf("not started by runtime %s within %s of its launch (stopped by the dispatcher's watchdog)",
+					j.rt.Name(), (timeout + j.d.cfg.WatchdogSlack + j.d.cfg.QueueTimeout).Round(time.Second))
+			}
+			return j.attemptFailed(reason, nil, false)
 		case <-j.d.quit:
 			j.log.Info().Str("handle", h.Name).Msg("shutting down: leaving the workload running for the next owner")
 			return release()
@@ -679,28 +691,37 @@ func (j *job) watch(h runtimes.Handle, timeout time.Duration) settlement {
 // The job's timeout counts from when the workload started running, which
 // a queueing runtime (a Batch job RUNNABLE for want of capacity, a pod
 // waiting for a node) reaches long after launch: while the runtime says
-// pending, or running with a start time that puts the deadline ahead, it
-// returns the time to look again. The runtime's own start limits (the
-// Kubernetes start timeout, Batch's RUNNABLE limit) bound the waiting.
-// A zero time means stop now, unless the status it returns is final: the
-// workload has just ended by itself.
-func (j *job) watchdogDeadline(h runtimes.Handle, timeout time.Duration) (time.Time, runtimes.Status) {
+// pending, for up to Config.QueueTimeout past the usual deadline, or
+// running with a start time that puts the deadline ahead, it returns the
+// time to look again. A zero time means stop now, unless the status it
+// returns is final: the workload has just ended by itself.
+func (j *job) watchdogDeadline(h runtimes.Handle, timeout time.Duration) (time.Time, runtimes.Status, error) {
 	ctx, cancel := opCtx()
 	defer cancel()
 	st, err := j.rt.Inspect(ctx, h)
 	if err != nil {
-		return time.Time{}, runtimes.Status{}
+		return time.Time{}, st, err
 	}
 	now := time.Now()
 	switch {
 	case st.Phase == runtimes.PhasePending:
-		return now.Add(min(timeout, time.Minute)), st
+		limit := j.rec.Started.Add(timeout + j.d.cfg.WatchdogSlack + j.d.cfg.QueueTimeout)
+		if now.Before(limit) {
+			return minTime(now.Add(min(timeout, time.Minute)), limit), st, nil
+		}
 	case st.Phase == runtimes.PhaseRunning && !st.StartedAt.IsZero():
 		if d := st.StartedAt.Add(timeout + j.d.cfg.WatchdogSlack); d.After(now) {
-			return d, st
+			return d, st, nil
 		}
 	}
-	return time.Time{}, st
+	return time.Time{}, st, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // markRunning records the running state once the runtime reports it.

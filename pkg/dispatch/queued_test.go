@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,24 @@ type queued struct {
 	mu      sync.Mutex
 	started map[string]chan struct{} // handle → closed once really started
 	errs    map[string]error
+	timers  map[string]*time.Timer
+	stopped map[string]bool
+}
+
+func newQueued(rt runtimes.Runtime, hold time.Duration) *queued {
+	return &queued{Runtime: rt, hold: hold, started: map[string]chan struct{}{}, errs: map[string]error{},
+		timers: map[string]*time.Timer{}, stopped: map[string]bool{}}
+}
+
+func (q *queued) Stop(ctx context.Context, h runtimes.Handle, grace time.Duration) error {
+	q.mu.Lock()
+	if t := q.timers[h.Name]; t != nil && t.Stop() {
+		q.stopped[h.Name] = true // never started: nothing to stop
+		q.mu.Unlock()
+		return nil
+	}
+	q.mu.Unlock()
+	return q.Runtime.Stop(ctx, h, grace)
 }
 
 func (q *queued) Start(ctx context.Context, spec runtimes.Spec) (runtimes.Handle, error) {
@@ -27,7 +46,7 @@ func (q *queued) Start(ctx context.Context, spec runtimes.Spec) (runtimes.Handle
 	if _, ok := q.started[spec.Handle.Name]; !ok {
 		ch := make(chan struct{})
 		q.started[spec.Handle.Name] = ch
-		time.AfterFunc(q.hold, func() {
+		q.timers[spec.Handle.Name] = time.AfterFunc(q.hold, func() {
 			_, err := q.Runtime.Start(context.Background(), spec)
 			q.mu.Lock()
 			q.errs[spec.Handle.Name] = err
@@ -75,8 +94,7 @@ func TestWatchdogCountsFromTheWorkloadsStart(t *testing.T) {
 	e := setup(t)
 	cfg := e.config()
 	rt := cfg.Runtimes["local"]
-	cfg.Runtimes["local"] = &queued{Runtime: rt, hold: 4 * time.Second,
-		started: map[string]chan struct{}{}, errs: map[string]error{}}
+	cfg.Runtimes["local"] = newQueued(rt, 4*time.Second)
 	cfg.WatchdogSlack = 100 * time.Millisecond
 	e.start(cfg)
 	// Queued 4 s, runs 1 s, timeout 3 s: the old watchdog (launch + 3.1 s) killed it.
@@ -84,5 +102,28 @@ func TestWatchdogCountsFromTheWorkloadsStart(t *testing.T) {
 	evs := e.events("queued-ok", 60*time.Second)
 	if last := evs[len(evs)-1]; last.Type != messages.EventSucceeded {
 		t.Fatalf("a job queued past its timeout was killed: events = %v, last = %+v", types(evs), last)
+	}
+}
+
+// A workload its runtime keeps pending is stopped once it has waited
+// QueueTimeout past its usual deadline, and the attempt says why.
+func TestWatchdogStopsAWorkloadQueuedTooLong(t *testing.T) {
+	e := setup(t)
+	cfg := e.config()
+	q := newQueued(cfg.Runtimes["local"], time.Hour)
+	cfg.Runtimes["local"] = q
+	cfg.WatchdogSlack = 100 * time.Millisecond
+	cfg.QueueTimeout = time.Second
+	e.start(cfg)
+	e.submit("never-placed", "smoke", `{}`, `,"max_retries":0,"resources":{"timeout":"1s"}`)
+	evs := e.events("never-placed", 60*time.Second)
+	last := evs[len(evs)-1]
+	if last.Type != messages.EventDead || !strings.Contains(last.Error, "not started by runtime local within 2s") {
+		t.Fatalf("events = %v, last = %+v", types(evs), last)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.stopped["jetrun-never-placed-a1"] {
+		t.Fatal("the queued workload was not stopped")
 	}
 }

@@ -151,7 +151,9 @@ func (d *Dispatcher) handleLogs(m *nats.Msg) {
 	}
 	h := *rec.Handle
 	if req.Attempt > 0 {
-		h.Name = runtimes.HandleName(id, req.Attempt)
+		if name := runtimes.HandleName(id, req.Attempt); name != h.Name {
+			h.Name, h.ID = name, "" // the runtime's id is the current attempt's
+		}
 	}
 	direct := strings.HasPrefix(m.Subject, d.names.Prefix()+".dispatchers.")
 	rt, ok := d.cfg.Runtimes[h.Runtime]

@@ -180,7 +180,7 @@ func (r *Runtime) checkQueue(ctx context.Context) error {
 	q := out.JobQueues[0]
 	if q.State != types.JQStateEnabled {
 		r.log.Warn().Str("job_queue", r.cfg.JobQueue).Str("state", string(q.State)).
-			Msg("awsbatch runtime: the job queue is not enabled: jobs will wait RUNNABLE")
+			Msg("awsbatch runtime: the job queue is not enabled: Batch refuses new jobs until it is (launches fail and are retried)")
 	}
 	return nil
 }
@@ -246,7 +246,7 @@ func (r *Runtime) submitInput(spec runtimes.Spec) (*batch.SubmitJobInput, error)
 	}
 	overrides := &types.ContainerOverrides{Command: spec.Command, Environment: env, ResourceRequirements: rr}
 	if n := overridesLen(spec.Command, env, rr); n > MaxOverridesLen {
-		return nil, fmt.Errorf("%w: container overrides of %d characters (command and environment), ECS allows %d",
+		return nil, fmt.Errorf("%w: container overrides of %d characters (command and environment), more than %d (ECS allows 8192, with Batch's own variables)",
 			runtimes.ErrInvalidSpec, n, MaxOverridesLen)
 	}
 	in := &batch.SubmitJobInput{
@@ -307,7 +307,12 @@ func (r *Runtime) Start(ctx context.Context, spec runtimes.Spec) (runtimes.Handl
 	}
 	out, err := r.batch.SubmitJob(ctx, in)
 	if err != nil {
-		return h, fmt.Errorf("start %s: %w", h.Name, classify(err))
+		// Not ErrInvalidSpec, even for a ClientException: Batch uses it
+		// for missing permissions, a disabled queue or a deregistered
+		// definition too, which an operator can fix; the dispatcher
+		// retries the attempt with backoff. What the spec alone decides
+		// was checked above.
+		return h, fmt.Errorf("start %s: %w", h.Name, err)
 	}
 	h.ID = aws.ToString(out.JobId)
 	r.remember(h.Name, h.ID)
@@ -315,20 +320,15 @@ func (r *Runtime) Start(ctx context.Context, spec runtimes.Spec) (runtimes.Handl
 	return h, nil
 }
 
-// classify marks client errors that no retry can fix as ErrInvalidSpec
-// (a job definition or queue that does not exist, a request Batch
-// refuses), keeping the AWS error in the chain.
-func classify(err error) error {
-	var ce *types.ClientException
-	if errors.As(err, &ce) {
-		return fmt.Errorf("%w: %w", runtimes.ErrInvalidSpec, err)
-	}
-	return err
-}
-
 func (r *Runtime) remember(name, id string) {
 	r.mu.Lock()
 	r.ids[name] = id
+	r.mu.Unlock()
+}
+
+func (r *Runtime) forget(name string) {
+	r.mu.Lock()
+	delete(r.ids, name)
 	r.mu.Unlock()
 }
 
@@ -350,21 +350,25 @@ func (r *Runtime) jobID(ctx context.Context, h runtimes.Handle) (string, error) 
 	if id != "" {
 		return id, nil
 	}
-	out, err := r.batch.ListJobs(ctx, &batch.ListJobsInput{
+	// The filter matches names case-insensitively: compare exactly.
+	pages := batch.NewListJobsPaginator(r.batch, &batch.ListJobsInput{
 		JobQueue: aws.String(r.cfg.JobQueue),
 		Filters:  []types.KeyValuesPair{{Name: aws.String("JOB_NAME"), Values: []string{name}}},
 	})
-	if err != nil {
-		return "", fmt.Errorf("list jobs named %s: %w", name, err)
-	}
 	var newest *types.JobSummary
-	for i := range out.JobSummaryList {
-		s := &out.JobSummaryList[i]
-		if aws.ToString(s.JobName) != name {
-			continue
+	for n := 0; pages.HasMorePages() && n < 10; n++ {
+		out, err := pages.NextPage(ctx)
+		if err != nil {
+			return "", fmt.Errorf("list jobs named %s: %w", name, err)
 		}
-		if newest == nil || aws.ToInt64(s.CreatedAt) > aws.ToInt64(newest.CreatedAt) {
-			newest = s
+		for i := range out.JobSummaryList {
+			s := &out.JobSummaryList[i]
+			if aws.ToString(s.JobName) != name {
+				continue
+			}
+			if newest == nil || aws.ToInt64(s.CreatedAt) > aws.ToInt64(newest.CreatedAt) {
+				newest = s
+			}
 		}
 	}
 	if newest == nil {
@@ -433,6 +437,7 @@ func (r *Runtime) Wait(ctx context.Context, h runtimes.Handle) (runtimes.Status,
 		}
 		if d != nil {
 			if st := statusOf(d); st.Phase.Done() {
+				r.forget(h.Name) // the handle's ID finds it from now on
 				return st, nil
 			}
 		}
@@ -464,10 +469,17 @@ func (r *Runtime) Stop(ctx context.Context, h runtimes.Handle, grace time.Durati
 		if err != nil {
 			return fmt.Errorf("stop %s: %w", h.Name, err)
 		}
-		if d != nil {
-			r.track.observe(d)
+		if d == nil {
+			// Not described (yet: a job submitted a moment ago may not
+			// be), though it was named: TerminateJob cancels or ends
+			// whatever Batch has, and is a no-op for an unknown id.
+			if _, err := r.batch.TerminateJob(ctx, &batch.TerminateJobInput{JobId: aws.String(id), Reason: aws.String(reasonStop)}); err != nil {
+				return fmt.Errorf("stop %s: terminate job %s: %w", h.Name, id, err)
+			}
+			return nil
 		}
-		if d == nil || d.Status == types.JobStatusSucceeded || d.Status == types.JobStatusFailed {
+		r.track.observe(d)
+		if final(d.Status) {
 			return nil
 		}
 		switch d.Status {

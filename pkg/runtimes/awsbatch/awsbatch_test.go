@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	batchtypes "github.com/aws/aws-sdk-go-v2/service/batch/types"
 	"github.com/rs/zerolog"
 
 	"github.com/jetrun/jetrun/internal/testbin"
@@ -249,14 +250,18 @@ func TestThrottlingAndServerErrorsAreRetried(t *testing.T) {
 	}
 }
 
-// A ClientException is not retried and is a permanent failure.
-func TestClientExceptionIsPermanent(t *testing.T) {
+// A ClientException is not retried by the SDK and is reported with
+// Batch's message; it is no invalid spec (Batch also answers it for
+// missing permissions or a disabled queue, which an operator can fix), so
+// the dispatcher retries the attempt.
+func TestClientExceptionIsReportedNotRetried(t *testing.T) {
 	f := newFixture(t, nil)
 	rt := f.open(t)
 	f.srv.Fail("SubmitJob", 1, awstest.APIError{Status: 400, Type: "ClientException", Message: "Job Queue is in DISABLED state"})
 	_, err := rt.Start(ctx(t), spec("refused", jobs.SmokeParams{}, jobs.Resources{}))
-	if !errors.Is(err, runtimes.ErrInvalidSpec) || !strings.Contains(err.Error(), "DISABLED") {
-		t.Fatalf("Start error %v, want ErrInvalidSpec with Batch's message", err)
+	var ce *batchtypes.ClientException
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "DISABLED") || errors.Is(err, runtimes.ErrInvalidSpec) {
+		t.Fatalf("Start error %v, want the ClientException with Batch's message, not ErrInvalidSpec", err)
 	}
 	if n := f.srv.Calls()["SubmitJob"]; n != 1 {
 		t.Errorf("SubmitJob called %d times, want 1 (no retry)", n)

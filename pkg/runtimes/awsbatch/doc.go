@@ -38,9 +38,12 @@
 // 1-128 and values of up to 256 letters, digits, spaces and + - = . _ : /
 // @, no aws: prefix), environment names starting with AWS_BATCH, more
 // resources than the largest Fargate size (16 vCPU, 120 GiB), container
-// overrides longer than ECS's 8192 characters, a secret with no
-// reference. A ClientException from SubmitJob (a queue or definition that
-// does not exist, say) is ErrInvalidSpec too. The image is the job
+// overrides longer than 7168 characters (ECS allows 8192, which Batch's
+// own variables share), a secret with no reference. Errors from SubmitJob
+// itself, ClientException included, are not permanent: Batch answers
+// ClientException for missing permissions, a disabled queue or a
+// deregistered definition too, which an operator can fix, so the
+// dispatcher retries the attempt with backoff. The image is the job
 // definition's: Batch cannot override it at submission, so WORKER_IMAGE
 // and Spec.Image are not used.
 //
@@ -72,8 +75,10 @@
 //     exceeded timeout" is reported as a timeout too;
 //   - a job not started RunnableTimeout after its submission
 //     (JETRUN_BATCH_RUNNABLE_TIMEOUT, 30 m; SUBMITTED, PENDING or RUNNABLE:
-//     no compute environment can place it, or none has capacity) is
-//     cancelled with a reason that says so and names its resources.
+//     no compute environment can place it, or none has capacity; or
+//     STARTING: a task that never gets its container running) is
+//     cancelled (or terminated, once STARTING) with a reason that says so
+//     and names its resources.
 //
 // Throttling (ThrottlingException, TooManyRequestsException) and 5xx
 // answers are retried by the SDK's standard retryer with jittered

@@ -38,8 +38,8 @@ func (l *logReader) Close() error {
 	return l.PipeReader.Close()
 }
 
-// copyLogs pages through the stream with GetLogEvents from its head. A
-// page with no events, or the forward token handed back unchanged, means
+// copyLogs pages through the stream with GetLogEvents from its head. The
+// forward token handed back unchanged (or an empty first page) means
 // "nothing more for now": without follow that is the end; with follow it
 // is the end once the job has ended and logSettle has passed.
 func (r *Runtime) copyLogs(ctx context.Context, w io.Writer, id, stream string, follow bool) error {
@@ -74,7 +74,9 @@ func (r *Runtime) copyLogs(ctx context.Context, w io.Writer, id, stream string, 
 				return err
 			}
 		}
-		drained := len(out.Events) == 0 || aws.ToString(out.NextForwardToken) == aws.ToString(token)
+		// The end of the stream, for now, is the forward token handed back
+		// unchanged; an empty page with a new token may have more after it.
+		drained := (token == nil && len(out.Events) == 0) || (token != nil && aws.ToString(out.NextForwardToken) == *token)
 		if out.NextForwardToken != nil {
 			token = out.NextForwardToken
 		}

@@ -3,6 +3,7 @@ package awsbatch
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
@@ -62,5 +63,24 @@ func TestStatusOf(t *testing.T) {
 		if tc.phase == runtimes.PhaseRunning && st.StartedAt.IsZero() {
 			t.Errorf("%s: no start time", tc.name)
 		}
+	}
+}
+
+// A reading older than the one stored (the poll's RUNNING, taken before
+// Stop's FAILED) never replaces a final one.
+func TestTrackerKeepsFinalReadings(t *testing.T) {
+	tr := newTracker(&Runtime{cfg: Config{PollInterval: time.Second}})
+	e := &entry{changed: make(chan struct{})}
+	now := time.Now()
+	tr.set(e, &types.JobDetail{JobId: aws.String("j"), Status: types.JobStatusFailed, StatusReason: aws.String(reasonStop)}, now)
+	changed := e.changed
+	tr.set(e, &types.JobDetail{JobId: aws.String("j"), Status: types.JobStatusRunning}, now)
+	if e.detail.Status != types.JobStatusFailed {
+		t.Fatalf("a RUNNING reading replaced FAILED")
+	}
+	select {
+	case <-changed:
+		t.Fatal("waiters woken for a stale reading")
+	default:
 	}
 }

@@ -32,6 +32,8 @@ type tracker struct {
 	startOnce sync.Once
 	closeOnce sync.Once
 	done      chan struct{}
+	ctx       context.Context // cancelled by close: ends calls in flight
+	cancel    context.CancelFunc
 
 	mu      sync.Mutex
 	jobs    map[string]*entry // by Batch job id
@@ -49,12 +51,14 @@ type entry struct {
 }
 
 func newTracker(r *Runtime) *tracker {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &tracker{r: r, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
-		jobs: map[string]*entry{}}
+		ctx: ctx, cancel: cancel, jobs: map[string]*entry{}}
 }
 
 func (t *tracker) close() {
 	t.closeOnce.Do(func() {
+		t.cancel()
 		close(t.quit)
 		t.startOnce.Do(func() { close(t.done) }) // never started
 		<-t.done
@@ -134,6 +138,9 @@ func (t *tracker) observe(d *types.JobDetail) {
 // set stores a reading; t.mu is held.
 func (t *tracker) set(e *entry, d *types.JobDetail, now time.Time) {
 	e.seen, e.missing = now, 0
+	if e.detail != nil && final(e.detail.Status) && !final(d.Status) {
+		return // a reading older than the one stored (Stop's, say)
+	}
 	if e.detail == nil || e.detail.Status != d.Status || aws.ToString(e.detail.StatusReason) != aws.ToString(d.StatusReason) ||
 		logStream(e.detail) != logStream(d) {
 		if e.detail != nil && e.detail.Status != d.Status {
@@ -145,6 +152,10 @@ func (t *tracker) set(e *entry, d *types.JobDetail, now time.Time) {
 		return
 	}
 	e.detail = d
+}
+
+func final(s types.JobStatus) bool {
+	return s == types.JobStatusSucceeded || s == types.JobStatusFailed
 }
 
 func (t *tracker) loop() {
@@ -177,7 +188,7 @@ func (t *tracker) poll(all bool) {
 	t.mu.Unlock()
 	slices.Sort(ids)
 	for chunk := range slices.Chunk(ids, MaxDescribe) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		ctx, cancel := context.WithTimeout(t.ctx, 2*time.Minute)
 		out, err := t.r.batch.DescribeJobs(ctx, &batch.DescribeJobsInput{Jobs: chunk})
 		cancel()
 		if err != nil {
@@ -198,6 +209,12 @@ func (t *tracker) poll(all bool) {
 			}
 			d := got[id]
 			if d == nil {
+				// Only timed polls count: a job submitted a moment ago
+				// may not be described yet, and the polls for new jobs
+				// can follow each other within milliseconds.
+				if !all {
+					continue
+				}
 				if e.missing++; e.missing >= missingPolls && !e.gone {
 					e.gone = true
 					close(e.changed)
@@ -233,7 +250,9 @@ func (t *tracker) logError(err error, n int) {
 }
 
 // mustEnd returns why the runtime must end a job now: it ran past its own
-// timeout, or waited to start past RunnableTimeout. "" otherwise.
+// timeout, or has not started (STARTING included: a task that never gets
+// its container running) RunnableTimeout after its submission. ""
+// otherwise.
 func (r *Runtime) mustEnd(d *types.JobDetail, now time.Time) string {
 	switch d.Status {
 	case types.JobStatusRunning:
@@ -244,7 +263,7 @@ func (r *Runtime) mustEnd(d *types.JobDetail, now time.Time) string {
 		if now.After(time.UnixMilli(*d.StartedAt).Add(timeout)) {
 			return reasonTimeout + timeout.String()
 		}
-	case types.JobStatusSubmitted, types.JobStatusPending, types.JobStatusRunnable:
+	case types.JobStatusSubmitted, types.JobStatusPending, types.JobStatusRunnable, types.JobStatusStarting:
 		if r.cfg.RunnableTimeout <= 0 || d.CreatedAt == nil {
 			return ""
 		}
@@ -271,8 +290,9 @@ func requested(d *types.JobDetail) string {
 	return s
 }
 
-// end asks Batch to end a job: TerminateJob when running, CancelJob
-// before. A failed call is retried at the next poll.
+// end asks Batch to end a job: TerminateJob once STARTING (CancelJob
+// would leave it), CancelJob before. A failed call is retried at the next
+// poll.
 func (t *tracker) end(d *types.JobDetail, now time.Time) {
 	id := aws.ToString(d.JobId)
 	t.mu.Lock()
@@ -284,10 +304,10 @@ func (t *tracker) end(d *types.JobDetail, now time.Time) {
 	if reason == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.ctx, time.Minute)
 	defer cancel()
 	var err error
-	if d.Status == types.JobStatusRunning {
+	if d.Status == types.JobStatusRunning || d.Status == types.JobStatusStarting {
 		_, err = t.r.batch.TerminateJob(ctx, &batch.TerminateJobInput{JobId: aws.String(id), Reason: aws.String(reason)})
 	} else {
 		_, err = t.r.batch.CancelJob(ctx, &batch.CancelJobInput{JobId: aws.String(id), Reason: aws.String(reason)})

@@ -29,8 +29,9 @@ const (
 	MinAttemptDuration = 60 * time.Second
 	// MaxOverridesLen bounds the JSON of containerOverrides: Batch runs
 	// the job as an ECS task with these overrides, and ECS allows 8192
-	// characters of overrides, JSON included.
-	MaxOverridesLen = 8192
+	// characters of overrides, JSON included; 1 KiB of that is left for
+	// the variables Batch adds (AWS_BATCH_JOB_ID, AWS_BATCH_JQ_NAME, ...).
+	MaxOverridesLen = 8192 - 1024
 	// MinMemoryMiB is the least memory Batch accepts for a container.
 	MinMemoryMiB = 4
 )
