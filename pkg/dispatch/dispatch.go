@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -46,6 +47,14 @@ type Dispatcher struct {
 func New(nc *nats.Conn, cfg Config) (*Dispatcher, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
+	}
+	names := slices.Sorted(maps.Keys(cfg.WorkerSecrets))
+	for _, rt := range cfg.Runtimes {
+		if c, ok := rt.(runtimes.SecretChecker); ok && len(names) > 0 {
+			if err := c.CheckSecrets(names); err != nil {
+				return nil, fmt.Errorf("runtime %s cannot deliver the workers' secrets: %w", rt.Name(), err)
+			}
+		}
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -2,11 +2,13 @@ package dispatch_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jetrun/jetrun/pkg/dispatch"
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 )
@@ -125,5 +127,28 @@ func TestWatchdogStopsAWorkloadQueuedTooLong(t *testing.T) {
 	defer q.mu.Unlock()
 	if !q.stopped["jetrun-never-placed-a1"] {
 		t.Fatal("the queued workload was not stopped")
+	}
+}
+
+type pickySecrets struct{ runtimes.Runtime }
+
+func (pickySecrets) CheckSecrets(names []string) error {
+	return fmt.Errorf("no reference for %v", names)
+}
+
+// A runtime that cannot deliver the workers' secrets stops the dispatcher
+// at start, instead of failing every job.
+func TestNewChecksTheWorkersSecrets(t *testing.T) {
+	e := setup(t)
+	cfg := e.config()
+	cfg.Runtimes["local"] = pickySecrets{cfg.Runtimes["local"]}
+	cfg.WorkerSecrets = map[string]string{"NATS_PASSWORD": "pw"}
+	_, err := dispatch.New(e.nc, cfg)
+	if err == nil || !strings.Contains(err.Error(), "cannot deliver the workers' secrets: no reference for [NATS_PASSWORD]") || strings.Contains(err.Error(), "pw]") {
+		t.Fatalf("New = %v", err)
+	}
+	cfg.WorkerSecrets = nil
+	if _, err := dispatch.New(e.nc, cfg); err != nil {
+		t.Fatalf("no secrets to check: %v", err)
 	}
 }

@@ -146,6 +146,15 @@ type NodeLocal interface {
 	Node() string
 }
 
+// SecretChecker is implemented by runtimes that cannot deliver every
+// secret (the AWS Batch runtime delivers only those it has a reference
+// for). The dispatcher calls CheckSecrets at start with the names of the
+// secrets every worker gets, so that a configuration that would fail every
+// job fails once, at start, instead.
+type SecretChecker interface {
+	CheckSecrets(names []string) error
+}
+
 // Factory opens a runtime from configuration read through getenv (the
 // seed's environment variables: WORKER_IMAGE, DOCKER_NETWORK, ...).
 type Factory func(getenv func(string) string, log zerolog.Logger) (Runtime, error)

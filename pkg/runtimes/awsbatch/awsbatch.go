@@ -67,7 +67,10 @@ type Runtime struct {
 	track *tracker
 }
 
-var _ runtimes.Runtime = (*Runtime)(nil)
+var (
+	_ runtimes.Runtime       = (*Runtime)(nil)
+	_ runtimes.SecretChecker = (*Runtime)(nil)
+)
 
 // New returns the runtime. It reads the job definition (platform, the
 // secrets it declares, its log group) and checks that the job queue
@@ -181,6 +184,22 @@ func (r *Runtime) checkQueue(ctx context.Context) error {
 	if q.State != types.JQStateEnabled {
 		r.log.Warn().Str("job_queue", r.cfg.JobQueue).Str("state", string(q.State)).
 			Msg("awsbatch runtime: the job queue is not enabled: Batch refuses new jobs until it is (launches fail and are retried)")
+	}
+	return nil
+}
+
+// CheckSecrets implements runtimes.SecretChecker: every name must be
+// declared by the job definition or mapped by JETRUN_BATCH_SECRETS.
+func (r *Runtime) CheckSecrets(names []string) error {
+	var missing []string
+	for _, n := range names {
+		if !r.defSecrets[n] && r.cfg.SecretRefs[n] == "" {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("secrets %s have no reference: declare them in the job definition's secrets or map them to Secrets Manager/SSM ARNs in JETRUN_BATCH_SECRETS (values are never sent to Batch)",
+			strings.Join(missing, ", "))
 	}
 	return nil
 }

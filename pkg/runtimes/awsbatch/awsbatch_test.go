@@ -457,3 +457,16 @@ func TestDeclaredSecret(t *testing.T) {
 		t.Fatalf("the declared secret appears in the request: %s", body)
 	}
 }
+
+// The dispatcher checks at start that the runtime can deliver the secrets
+// every worker gets.
+func TestCheckSecrets(t *testing.T) {
+	rt := newFixture(t, nil).open(t)
+	if err := rt.CheckSecrets([]string{declared, "SECRET_VAR"}); err != nil {
+		t.Fatalf("covered secrets: %v", err)
+	}
+	err := rt.CheckSecrets([]string{"NATS_PASSWORD", declared, "QDRANT_API_KEY"})
+	if err == nil || !strings.Contains(err.Error(), "NATS_PASSWORD, QDRANT_API_KEY") {
+		t.Fatalf("uncovered secrets: %v", err)
+	}
+}

@@ -149,8 +149,11 @@
 // execution role), or mapped to an ARN by JETRUN_BATCH_SECRETS: the
 // runtime passes the references in JETRUN_SECRET_REFS and the worker
 // resolves them at start with its job role (package awssecrets). A secret
-// in neither place fails the job before submission, naming the secret.
-// The values the dispatcher holds are not compared with the stored ones.
+// in neither place fails the job before submission, naming the secret;
+// the secrets every worker gets (the NATS password, the Qdrant API key)
+// are checked when the dispatcher starts (CheckSecrets), which refuses to
+// start without them. The values the dispatcher holds are not compared
+// with the stored ones.
 //
 // # Testing
 //
