@@ -184,3 +184,27 @@ func TestFetchCancel(t *testing.T) {
 		t.Errorf("dst left behind: %v", serr)
 	}
 }
+
+// A presigned URL's query (its signature) appears in no error, whether
+// the server answers an error status or cannot be reached at all.
+func TestFetchErrorsHideTheQuery(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "expired", http.StatusForbidden)
+	}))
+	defer srv.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	const sig = "X-Amz-Signature=5ecret5ignature&X-Amz-Credential=AKIDEXAMPLE"
+	for _, base := range []string{srv.URL, closed.URL} {
+		_, _, err := Fetch(context.Background(), base+"/src.tgz?"+sig, fetchTestPolicy, filepath.Join(t.TempDir(), "f"), 0)
+		if err == nil {
+			t.Fatalf("%s: fetch succeeded", base)
+		}
+		if strings.Contains(err.Error(), "5ecret5ignature") || strings.Contains(err.Error(), "AKIDEXAMPLE") {
+			t.Errorf("the query leaked: %v", err)
+		}
+		if !strings.Contains(err.Error(), "/src.tgz?") {
+			t.Errorf("the error should still name the file: %v", err)
+		}
+	}
+}

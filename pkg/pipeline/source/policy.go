@@ -138,7 +138,7 @@ func (p Policy) CheckURL(raw string) (*url.URL, error) {
 	if isSCPLike(raw) {
 		return nil, fmt.Errorf("%w: scp-like git addresses (host:path) are not allowed; use an https:// URL", ErrPolicy)
 	}
-	if Redact(raw) != raw {
+	if hasUserinfo(raw) {
 		return nil, fmt.Errorf("%w: credentials in the URL are not allowed; use a named credential", ErrPolicy)
 	}
 	u, err := url.Parse(raw)

@@ -5,24 +5,37 @@ import (
 	"strings"
 )
 
-// RedactURL returns u as a string without its userinfo (user name and
-// password). A nil URL gives "".
+// RedactURL renders u for messages and logs without its userinfo, query
+// or fragment: a presigned URL carries its signature in the query, and
+// tokens travel there too. A removed query leaves its '?'
+// ("https://host/x?"), so that the reader knows there was one.
 func RedactURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
 	c := *u
 	c.User = nil
+	c.ForceQuery = c.RawQuery != "" || c.ForceQuery
+	c.RawQuery, c.Fragment, c.RawFragment = "", "", ""
 	return c.String()
 }
 
-// Redact removes the userinfo from every URL-looking substring of s
-// ("scheme://user:secret@host/..." becomes "scheme://host/..."), for error
-// messages and logs. It is a text filter: it needs no valid URL and also
-// catches a password that contains a raw '/' ("https://u:pa/ss@host").
-// It does not know about secrets elsewhere in a URL (query parameters).
+// Redact removes the userinfo and the query of every URL-looking
+// substring of s ("scheme://user:secret@host/p?sig=x#f" becomes
+// "scheme://host/p?"), for error messages and logs. It is a text filter:
+// it needs no valid URL and also catches a password that contains a raw
+// '/' ("https://u:pa/ss@host"). Its output is never longer than s.
 func Redact(s string) string {
-	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+	return redact(s, true)
+}
+
+// hasUserinfo reports whether a URL-looking substring of s has userinfo.
+func hasUserinfo(s string) bool {
+	return redact(s, false) != s
+}
+
+func redact(s string, query bool) string {
+	if !strings.Contains(s, "://") || (!strings.Contains(s, "@") && (!query || !strings.Contains(s, "?"))) {
 		return s
 	}
 	var b strings.Builder
@@ -43,7 +56,12 @@ func Redact(s string) string {
 		}
 		tok := s[:end]
 		if at := userinfoEnd(tok); at >= 0 {
-			s = s[at+1:]
+			s, end = s[at+1:], end-(at+1)
+			tok = s[:end]
+		}
+		if q := strings.IndexByte(tok, '?'); query && q >= 0 {
+			b.WriteString(tok[:q+1])
+			s = s[end:]
 		}
 	}
 }
