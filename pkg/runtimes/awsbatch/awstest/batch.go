@@ -996,70 +996,42 @@ type stopJobInput struct {
 	Reason string `json:"reason"`
 }
 
-// stopInput decodes and checks CancelJob's and TerminateJob's input and
-// finds the job; without an error the caller then holds s.mu. An unknown
-// job is nil, without error: Batch answers 200 {} for a job id it does
-// not know (aws/aws-cli#2551).
-func (s *Server) stopInput(body []byte) (*job, string, *APIError) {
+// stopJob is CancelJob (terminate false) and TerminateJob. Both fail a
+// job that has not reached STARTING; only TerminateJob ends a STARTING or
+// RUNNING one (CancelJob succeeds without effect, as Batch documents);
+// finished jobs are left alone. An unknown job id answers 200 {}, as
+// Batch does (aws/aws-cli#2551).
+func (s *Server) stopJob(body []byte, terminate bool) (any, *APIError) {
 	var in stopJobInput
 	if e := decode(body, &in, svcBatch); e != nil {
-		return nil, "", e
+		return nil, e
 	}
 	if in.JobID == "" {
-		return nil, "", clientError("Error executing request, Exception : jobId is required, RequestId: %s", newUUID())
+		return nil, clientError("Error executing request, Exception : jobId is required, RequestId: %s", newUUID())
 	}
 	if in.Reason == "" {
-		return nil, "", clientError("Error executing request, Exception : reason is required, RequestId: %s", newUUID())
+		return nil, clientError("Error executing request, Exception : reason is required, RequestId: %s", newUUID())
 	}
 	if len(in.Reason) > maxReason {
-		return nil, "", clientError("Error executing request, Exception : reason is limited to %d characters, RequestId: %s", maxReason, newUUID())
+		return nil, clientError("Error executing request, Exception : reason is limited to %d characters, RequestId: %s", maxReason, newUUID())
 	}
 	s.mu.Lock()
-	return s.jobs[in.JobID], in.Reason, nil
-}
-
-// cancelQueued fails a job that has not reached STARTING; the caller
-// holds s.mu.
-func (s *Server) cancelQueued(j *job, reason string) {
-	j.status = statusFailed
-	j.statusReason = reason
-	j.cancelled = true
-	j.requestTerm(reason)
-}
-
-func (s *Server) cancelJob(body []byte) (any, *APIError) {
-	j, reason, e := s.stopInput(body)
-	if e != nil {
-		return nil, e
-	}
 	defer s.mu.Unlock()
+	j := s.jobs[in.JobID]
 	if j == nil {
 		return struct{}{}, nil
 	}
 	switch j.status {
 	case statusSubmitted, statusPending, statusRunnable:
-		s.cancelQueued(j, reason)
-	}
-	// STARTING and RUNNING jobs are not cancelled, yet the call succeeds;
-	// finished jobs are left alone.
-	return struct{}{}, nil
-}
-
-func (s *Server) terminateJob(body []byte) (any, *APIError) {
-	j, reason, e := s.stopInput(body)
-	if e != nil {
-		return nil, e
-	}
-	defer s.mu.Unlock()
-	if j == nil {
-		return struct{}{}, nil
-	}
-	switch j.status {
-	case statusSubmitted, statusPending, statusRunnable:
-		s.cancelQueued(j, reason)
+		j.status = statusFailed
+		j.statusReason = in.Reason
+		j.cancelled = true
+		j.requestTerm(in.Reason)
 	case statusStarting, statusRunning:
-		j.terminated = true
-		j.requestTerm(reason)
+		if terminate {
+			j.terminated = true
+			j.requestTerm(in.Reason)
+		}
 	}
 	return struct{}{}, nil
 }
