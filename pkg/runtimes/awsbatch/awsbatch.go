@@ -447,25 +447,12 @@ func (r *Runtime) Wait(ctx context.Context, h runtimes.Handle) (runtimes.Status,
 	if err != nil {
 		return runtimes.Status{}, fmt.Errorf("wait %s: %w", h.Name, err)
 	}
-	w := r.track.add(id)
-	defer r.track.remove(id)
-	for {
-		d, gone, changed := w.snapshot()
-		if gone {
-			return runtimes.Status{}, fmt.Errorf("wait %s: Batch no longer knows job %s: %w", h.Name, id, runtimes.ErrNotFound)
-		}
-		if d != nil {
-			if st := statusOf(d); st.Phase.Done() {
-				r.forget(h.Name) // the handle's ID finds it from now on
-				return st, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return runtimes.Status{}, ctx.Err()
-		case <-changed:
-		}
+	d, err := r.track.await(ctx, id, func(d *types.JobDetail) bool { return statusOf(d).Phase.Done() })
+	if err != nil {
+		return runtimes.Status{}, fmt.Errorf("wait %s: %w", h.Name, err)
 	}
+	r.forget(h.Name) // the handle's ID finds it from now on
+	return statusOf(d), nil
 }
 
 // Stop implements runtimes.Runtime: CancelJob while the job has not
@@ -547,32 +534,17 @@ func (r *Runtime) Logs(ctx context.Context, h runtimes.Handle, opts runtimes.Log
 		return nil, fmt.Errorf("logs %s: the job has no log stream yet (%s): %w", h.Name, d.Status, runtimes.ErrNotFound)
 	}
 	if stream == "" {
-		w := r.track.add(id)
-		for stream == "" {
-			d2, gone, changed := w.snapshot()
-			if d2 != nil {
-				if stream = logStream(d2); stream == "" && statusOf(d2).Phase.Done() {
-					r.track.remove(id)
-					return nil, fmt.Errorf("logs %s: the job ended without starting (%s): %w", h.Name, aws.ToString(d2.StatusReason), runtimes.ErrNotFound)
-				}
-			}
-			if gone {
-				r.track.remove(id)
-				return nil, fmt.Errorf("logs %s: %w", h.Name, runtimes.ErrNotFound)
-			}
-			if stream != "" {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				r.track.remove(id)
-				return nil, ctx.Err()
-			case <-changed:
-			}
+		d, err := r.track.await(ctx, id, func(d *types.JobDetail) bool { return logStream(d) != "" || statusOf(d).Phase.Done() })
+		if err != nil {
+			return nil, fmt.Errorf("logs %s: %w", h.Name, err)
 		}
-		r.track.remove(id)
+		if stream = logStream(d); stream == "" {
+			return nil, fmt.Errorf("logs %s: the job ended without starting (%s): %w", h.Name, aws.ToString(d.StatusReason), runtimes.ErrNotFound)
+		}
 	}
-	return r.openLogs(ctx, id, stream, opts.Follow), nil
+	return runtimes.PipeLogs(ctx, nil, func(ctx context.Context, w io.Writer) error {
+		return r.copyLogs(ctx, w, id, stream, opts.Follow)
+	}), nil
 }
 
 // logStream is the job's log stream: the container's, else the last

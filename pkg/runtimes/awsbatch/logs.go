@@ -17,27 +17,6 @@ import (
 // the last lines on their way into CloudWatch.
 const logSettle = 2 * time.Second
 
-// openLogs streams a job's log stream, one line per CloudWatch event.
-func (r *Runtime) openLogs(ctx context.Context, id, stream string, follow bool) io.ReadCloser {
-	pr, pw := io.Pipe()
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		defer cancel()
-		pw.CloseWithError(r.copyLogs(ctx, pw, id, stream, follow))
-	}()
-	return &logReader{PipeReader: pr, cancel: cancel}
-}
-
-type logReader struct {
-	*io.PipeReader
-	cancel context.CancelFunc
-}
-
-func (l *logReader) Close() error {
-	l.cancel()
-	return l.PipeReader.Close()
-}
-
 // copyLogs pages through the stream with GetLogEvents from its head. The
 // forward token handed back unchanged (or an empty first page) means
 // "nothing more for now": without follow that is the end; with follow it

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/batch"
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
+
+	"github.com/jetrun/jetrun/pkg/runtimes"
 )
 
 // MaxDescribe is the most job ids one DescribeJobs call takes.
@@ -112,6 +114,27 @@ func (w waiter) snapshot() (*types.JobDetail, bool, <-chan struct{}) {
 		return nil, true, nil
 	}
 	return e.detail, e.gone, e.changed
+}
+
+// await follows a job in the poll until ready says its reading will do,
+// and returns that reading. A job Batch no longer knows is ErrNotFound.
+func (t *tracker) await(ctx context.Context, id string, ready func(*types.JobDetail) bool) (*types.JobDetail, error) {
+	w := t.add(id)
+	defer t.remove(id)
+	for {
+		d, gone, changed := w.snapshot()
+		if gone {
+			return nil, fmt.Errorf("Batch no longer knows job %s: %w", id, runtimes.ErrNotFound)
+		}
+		if d != nil && ready(d) {
+			return d, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-changed:
+		}
+	}
 }
 
 // fresh returns the last reading of a tracked job if it is younger than

@@ -496,9 +496,8 @@ func (r *Runtime) Logs(ctx context.Context, h runtimes.Handle, opts runtimes.Log
 	if err != nil {
 		return nil, fmt.Errorf("logs %s: %w", name, err)
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		_, err := stdcopy.StdCopy(pw, pw, rc)
+	return runtimes.PipeLogs(ctx, rc, func(ctx context.Context, w io.Writer) error {
+		_, err := stdcopy.StdCopy(w, w, rc)
 		if err == nil && opts.Follow {
 			// The daemon ends a followed stream when the container
 			// stops; make sure its state says so before the reader
@@ -508,9 +507,8 @@ func (r *Runtime) Logs(ctx context.Context, h runtimes.Handle, opts runtimes.Log
 				err = nil // stopped and removed meanwhile: ended too
 			}
 		}
-		pw.CloseWithError(err) // nil: io.EOF
-	}()
-	return &logReader{PipeReader: pr, body: rc}, nil
+		return err
+	}), nil
 }
 
 // waitStarted waits while the container is pending (created, not started).
@@ -539,17 +537,6 @@ func (r *Runtime) waitPhase(ctx context.Context, name string, tick time.Duration
 			return err
 		}
 	}
-}
-
-type logReader struct {
-	*io.PipeReader
-	body io.Closer
-}
-
-func (l *logReader) Close() error {
-	err := l.body.Close()
-	l.PipeReader.Close()
-	return err
 }
 
 // Stop implements runtimes.Runtime: a live container is stopped (SIGTERM,

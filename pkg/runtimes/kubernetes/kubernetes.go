@@ -470,9 +470,8 @@ func (r *Runtime) Logs(ctx context.Context, h runtimes.Handle, opts runtimes.Log
 	if !opts.Follow {
 		return rc, nil
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		_, err := io.Copy(pw, rc)
+	return runtimes.PipeLogs(ctx, rc, func(ctx context.Context, w io.Writer) error {
+		_, err := io.Copy(w, rc)
 		if err == nil {
 			// The kubelet ends a followed log when the container exits;
 			// the Job is finished a moment later.
@@ -484,9 +483,8 @@ func (r *Runtime) Logs(ctx context.Context, h runtimes.Handle, opts runtimes.Log
 				err = nil // deleted meanwhile: ended too
 			}
 		}
-		pw.CloseWithError(err) // nil: io.EOF
-	}()
-	return &logReader{PipeReader: pr, body: rc}, nil
+		return err
+	}), nil
 }
 
 // startedPod is the newest pod whose worker container runs or ran.
@@ -498,17 +496,6 @@ func startedPod(pods []*corev1.Pod) *corev1.Pod {
 		}
 	}
 	return newestPod(started)
-}
-
-type logReader struct {
-	*io.PipeReader
-	body io.Closer
-}
-
-func (l *logReader) Close() error {
-	err := l.body.Close()
-	l.PipeReader.Close()
-	return err
 }
 
 // apiLogs reads pods/log through the API server.
