@@ -46,7 +46,7 @@
 //     resources checked by the kind (jobs.Registry.Prepare) and its runtime
 //     looked up among Config.Runtimes. Any failure is a rejection (below).
 //     The job id is the submission's job_id, else a valid Nats-Msg-Id
-//     header, else "s<stream sequence>".
+//     header, else "_s<stream sequence>" (a reserved form no producer can submit).
 //
 //  3. Record. kv.Create(job_id) writes the record: state "queued", owner =
 //     this dispatcher, msg_seq = the message's stream sequence, seq 1. On
@@ -191,7 +191,7 @@
 // dispatcher does not serve) gets a record in state "rejected" with the
 // reason, a "rejected" event (seq 1) whose error field is the reason, and
 // Term. If the job id already belongs to another job the rejection is
-// recorded and announced under "s<stream sequence>" instead. A rejected
+// recorded and announced under "_s<stream sequence>" instead. A rejected
 // submission is not copied to the dead-letter stream. A rejection never
 // stops the dispatcher.
 //

@@ -220,14 +220,13 @@ func (j *job) run() settlement {
 	}
 	j.id = sub.JobID
 	if j.id == "" {
-		if h := j.msg.Headers().Get(messages.HeaderMsgID); messages.ValidJobID(h) {
-			j.id = h
-		} else {
-			j.id = "s" + strconv.FormatUint(seq, 10)
-		}
+		j.id = j.msg.Headers().Get(messages.HeaderMsgID)
 	}
-	if !messages.ValidJobID(j.id) {
-		j.id = "s" + strconv.FormatUint(seq, 10)
+	if !messages.ValidSubmittedJobID(j.id) {
+		// No id, or one a producer may not use (malformed, or of the
+		// reserved derived form): the job, or its rejection, goes by an id
+		// no other submission can have.
+		j.id = messages.DerivedJobID(seq)
 	}
 	if err == nil {
 		_, err = d.cfg.Kinds.Prepare(&j.sub, jobs.Options{Timeout: d.cfg.JobTimeout})
@@ -933,7 +932,7 @@ func (j *job) reject(cause error) settlement {
 			}
 		default:
 			// The id belongs to another job: announce under the stream sequence.
-			j.id = "s" + strconv.FormatUint(seq, 10)
+			j.id = messages.DerivedJobID(seq)
 			rec.JobID = j.id
 			continue
 		}

@@ -47,6 +47,46 @@ func TestRawSubmissionRunsWithOrderedEvents(t *testing.T) {
 	}
 }
 
+// Derived ids are a reserved form: a producer that names the id the next
+// id-less submission would get is rejected under its own stream sequence,
+// and the id-less submission still runs (issue 11: "s3" squatting).
+func TestDerivedIDsCannotBeSquatted(t *testing.T) {
+	e := setup(t)
+	e.start(e.config())
+	info, err := e.js.Stream(context.Background(), e.names.JobsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := info.Info(context.Background())
+	next := st.State.LastSeq + 2 // the squatter takes LastSeq+1
+	squat := messages.DerivedJobID(next)
+	ack := e.publishRaw(e.names.SubmitSubject("smoke"), `{"v":1,"job_id":"`+squat+`","kind":"smoke","params":{"message":"squat"}}`, squat)
+	if ack.Sequence != next-1 {
+		t.Fatalf("squatter landed at sequence %d, want %d (is something else publishing?)", ack.Sequence, next-1)
+	}
+	evs := e.events(messages.DerivedJobID(ack.Sequence), 20*time.Second)
+	if len(evs) != 1 || evs[0].Type != messages.EventRejected || !strings.Contains(evs[0].Error, "reserved") {
+		t.Fatalf("squatter's events = %+v, want one rejected naming the reserved form", evs)
+	}
+	ack = e.publishRaw(e.names.SubmitSubject("smoke"), `{"v":1,"kind":"smoke","params":{}}`, "")
+	if ack.Sequence != next || ack.Duplicate {
+		t.Fatalf("id-less submission: sequence %d duplicate %v, want %d and new", ack.Sequence, ack.Duplicate, next)
+	}
+	if evs := e.events(squat, 30*time.Second); evs[len(evs)-1].Type != messages.EventSucceeded {
+		t.Fatalf("id-less submission %s: events %v, want it to run", squat, types(evs))
+	}
+	// A cancel cannot pre-empt a derived id that has not been read yet.
+	var reply messages.CancelReply
+	m, err := e.nc.Request(e.names.CancelSubject(messages.DerivedJobID(next+100)), nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(m.Data, &reply)
+	if reply.Accepted || reply.Error == "" {
+		t.Errorf("cancel of an unseen derived id = %+v, want refused", reply)
+	}
+}
+
 // (b) The same job_id published twice runs once: inside the duplicate
 // window JetStream drops the copy; without the header (or after the window)
 // the job record drops it.
@@ -113,7 +153,7 @@ func TestBadSubmissionsAreRejected(t *testing.T) {
 	// A message with neither a usable job id nor a header gets one from its
 	// stream sequence.
 	ack := e.publishRaw(e.names.SubmitSubject("smoke"), `garbage`, "")
-	evs := e.events("s"+strconv.FormatUint(ack.Sequence, 10), 20*time.Second)
+	evs := e.events(messages.DerivedJobID(ack.Sequence), 20*time.Second)
 	if evs[0].Type != messages.EventRejected {
 		t.Fatalf("garbage: events = %v", types(evs))
 	}

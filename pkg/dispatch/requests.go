@@ -47,6 +47,13 @@ func (d *Dispatcher) handleCancel(m *nats.Msg) {
 	log := d.log.With().Str("job_id", id).Logger()
 	for range 20 {
 		rec, rev, err := d.getRecord(ctx, id)
+		if errors.Is(err, jetstream.ErrKeyNotFound) && messages.IsDerivedJobID(id) {
+			// A derived id names a submission already seen: cancelling
+			// one that does not exist yet would let a producer squat on the
+			// next id-less submission.
+			reply.Error = "no such job (a derived id is known only once its submission was read)"
+			break
+		}
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			now := time.Now().UTC()
 			pre := messages.Record{V: messages.Version, JobID: id, State: messages.StateQueued,
@@ -243,8 +250,8 @@ func (d *Dispatcher) handleMaxDeliveries(m *nats.Msg) {
 	}
 	sub, _ := messages.DecodeSubmission(raw.Data)
 	id := sub.JobID
-	if !messages.ValidJobID(id) {
-		id = "s" + fmt.Sprint(adv.StreamSeq)
+	if !messages.ValidSubmittedJobID(id) {
+		id = messages.DerivedJobID(adv.StreamSeq)
 	}
 	reason := fmt.Sprintf("gave up after %d deliveries: no dispatcher could settle this submission", adv.Deliveries)
 	kind := sub.Kind

@@ -38,8 +38,9 @@
 // Publish a submission with header "Nats-Msg-Id: <job_id>": JetStream drops
 // a re-publish inside the stream's duplicate window, and the dispatcher's
 // job record makes the deduplication permanent. A submission without a
-// job_id gets "s<stream sequence>"; a producer that wants to follow its job
-// sets the id itself (a ULID is ideal).
+// job_id gets "_s<stream sequence>", a reserved form producers cannot
+// submit; a producer that wants to follow its job sets the id itself (a
+// ULID is ideal).
 //
 // Validation errors wrap ErrInvalid, or ErrUnsupportedVersion for an
 // unknown "v", and name the bad value; the dispatcher copies the text into

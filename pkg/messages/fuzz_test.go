@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/jetrun/jetrun/pkg/messages"
@@ -110,4 +111,45 @@ func sameJSON(t testing.TB, a, b []byte) bool {
 		}
 	}
 	return reflect.DeepEqual(va, vb)
+}
+
+// FuzzJobID checks the id rules against each other: a derived id is never
+// one a producer may submit, DerivedJobID round-trips through
+// IsDerivedJobID, every valid id is a single subject token and a KV key,
+// and a submission carrying any string as its job_id is either refused or
+// keeps exactly that submittable id. Run it with
+//
+//	go test -run XXX -fuzz FuzzJobID -fuzztime 60s ./pkg/messages/
+func FuzzJobID(f *testing.F) {
+	for _, s := range []string{"s3", "_s3", "_s0", "job-1", "", "_", "a.b", "a>", "01JD", "_s18446744073709551615", "\xff"} {
+		f.Add(s, uint64(3))
+	}
+	f.Fuzz(func(t *testing.T, id string, seq uint64) {
+		if messages.ValidSubmittedJobID(id) && messages.IsDerivedJobID(id) {
+			t.Fatalf("%q is both submittable and derived", id)
+		}
+		if messages.ValidJobID(id) != (messages.ValidSubmittedJobID(id) || messages.IsDerivedJobID(id)) {
+			t.Fatalf("ValidJobID(%q) disagrees with its parts", id)
+		}
+		if messages.ValidJobID(id) && strings.ContainsAny(id, ". *>\x00\t\r\n/=") {
+			t.Fatalf("valid id %q is not a single subject token", id)
+		}
+		if seq > 0 {
+			d := messages.DerivedJobID(seq)
+			if !messages.IsDerivedJobID(d) || messages.ValidSubmittedJobID(d) {
+				t.Fatalf("DerivedJobID(%d) = %q", seq, d)
+			}
+		}
+		b, err := json.Marshal(map[string]any{"v": 1, "job_id": id, "kind": "smoke", "params": map[string]any{}})
+		if err != nil {
+			return
+		}
+		sub, err := messages.DecodeSubmission(b)
+		if err != nil {
+			return
+		}
+		if sub.JobID != id || (id != "" && !messages.ValidSubmittedJobID(id)) {
+			t.Fatalf("accepted job_id %q as %q", id, sub.JobID)
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -41,8 +42,10 @@ var ErrUnsupportedVersion = errors.New("unsupported message version")
 
 var (
 	jobIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
-	kindRE  = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
-	labelRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62}[A-Za-z0-9])?$`)
+	// derivedIDRE is the reserved form of ids the dispatcher derives.
+	derivedIDRE = regexp.MustCompile(`^_s[1-9][0-9]{0,19}$`)
+	kindRE      = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+	labelRE     = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62}[A-Za-z0-9])?$`)
 	// runtimeRE matches runtime names (RUNTIME_BACKEND values).
 	runtimeRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 )
@@ -57,8 +60,9 @@ type Submission struct {
 	// JobID identifies the job everywhere: subjects, the job record,
 	// runtime object names. Letters, digits, '-' and '_', at most 64,
 	// starting with a letter or digit. Optional: when empty the dispatcher
-	// derives one from the message's stream sequence ("s<seq>"), so a
-	// producer that wants to follow its job should set it (a ULID is ideal).
+	// derives one from the message's stream sequence ("_s<seq>", a form
+	// producers cannot submit, see [DerivedJobID]), so a producer that wants
+	// to follow its job should set it (a ULID is ideal).
 	JobID string `json:"job_id,omitempty"`
 	// Kind selects the job kind, e.g. "smoke" or "upload_repo". It must
 	// equal the <kind> token of the subject.
@@ -116,10 +120,31 @@ func (r Resources) Validate() error {
 	return nil
 }
 
-// ValidJobID reports whether id is a well-formed job id.
+// ValidJobID reports whether id is a well-formed job id of either form: one
+// a producer chose ([ValidSubmittedJobID]) or one the dispatcher derived
+// ([DerivedJobID]). Use it for ids read back (status, cancel, events).
 func ValidJobID(id string) bool {
+	return ValidSubmittedJobID(id) || IsDerivedJobID(id)
+}
+
+// ValidSubmittedJobID reports whether a producer may submit id: 1 to
+// MaxJobIDLen of A-Z a-z 0-9 - _, starting with a letter or digit. The
+// derived form, which starts with '_', is never such an id, so a producer
+// cannot take the id of a job it did not name.
+func ValidSubmittedJobID(id string) bool {
 	return id != "" && len(id) <= MaxJobIDLen && jobIDRE.MatchString(id)
 }
+
+// DerivedJobID is the id of a submission that names none (or names an
+// invalid one): "_s<stream sequence>". Producers cannot submit ids of this
+// form, and the stream sequence is unique, so a derived id never collides
+// with another job's id, nor its events' Nats-Msg-Id with another job's.
+func DerivedJobID(streamSeq uint64) string {
+	return "_s" + strconv.FormatUint(streamSeq, 10)
+}
+
+// IsDerivedJobID reports whether id has the reserved form of [DerivedJobID].
+func IsDerivedJobID(id string) bool { return derivedIDRE.MatchString(id) }
 
 // ValidKind reports whether k is a well-formed kind name.
 func ValidKind(k string) bool { return kindRE.MatchString(k) }
@@ -136,8 +161,10 @@ func (s *Submission) Validate() error {
 		return fmt.Errorf("%w: missing field \"kind\"", ErrInvalid)
 	case !ValidKind(s.Kind):
 		return fmt.Errorf("%w: kind %q (want %s)", ErrInvalid, s.Kind, kindRE)
-	case s.JobID != "" && !ValidJobID(s.JobID):
-		return fmt.Errorf("%w: job_id %q (want 1-%d of A-Z a-z 0-9 - _, starting with a letter or digit)", ErrInvalid, s.JobID, MaxJobIDLen)
+	case s.JobID != "" && IsDerivedJobID(s.JobID):
+		return fmt.Errorf("%w: job_id %q: ids of the form _s<number> are reserved for the ids the dispatcher derives", ErrInvalid, s.JobID)
+	case s.JobID != "" && !ValidSubmittedJobID(s.JobID):
+		return fmt.Errorf("%w: job_id %q (want 1-%d of A-Z a-z 0-9 - _, starting with a letter or digit)", ErrInvalid, truncateID(s.JobID), MaxJobIDLen)
 	case len(s.Name) > MaxNameLen:
 		return fmt.Errorf("%w: name is %d bytes (max %d)", ErrInvalid, len(s.Name), MaxNameLen)
 	case s.Runtime != "" && !runtimeRE.MatchString(s.Runtime):
@@ -179,6 +206,15 @@ func DecodeSubmission(data []byte) (Submission, error) {
 }
 
 // jsonErrText shortens encoding/json errors to what helps a producer.
+// truncateID bounds a refused id quoted in an error (and so in a public
+// rejected event).
+func truncateID(id string) string {
+	if len(id) <= MaxJobIDLen+8 {
+		return id
+	}
+	return strings.ToValidUTF8(id[:MaxJobIDLen], "") + "…"
+}
+
 func jsonErrText(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {

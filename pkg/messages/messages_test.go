@@ -254,7 +254,38 @@ func TestValidJobIDAndKind(t *testing.T) {
 			if got := messages.ValidJobID(tt.id); got != tt.want {
 				t.Errorf("ValidJobID(%q) = %v", tt.id, got)
 			}
+			if got := messages.ValidSubmittedJobID(tt.id); got != tt.want {
+				t.Errorf("ValidSubmittedJobID(%q) = %v", tt.id, got)
+			}
 		})
+	}
+}
+
+// TestDerivedJobIDsAreReserved: the ids the dispatcher derives from stream
+// sequences are valid job ids that no producer can submit, so an explicit
+// id can never take a derived one's place (the "s3" squatting of issue 11).
+func TestDerivedJobIDsAreReserved(t *testing.T) {
+	for _, seq := range []uint64{1, 3, 42, 1<<64 - 1} {
+		id := messages.DerivedJobID(seq)
+		if !messages.ValidJobID(id) || !messages.IsDerivedJobID(id) {
+			t.Errorf("DerivedJobID(%d) = %q: not a valid derived id", seq, id)
+		}
+		if messages.ValidSubmittedJobID(id) {
+			t.Errorf("a producer may submit the derived id %q", id)
+		}
+		sub := fmt.Sprintf(`{"v":1,"job_id":%q,"kind":"smoke","params":{}}`, id)
+		if _, err := messages.DecodeSubmission([]byte(sub)); err == nil || !strings.Contains(err.Error(), "reserved") {
+			t.Errorf("submission with job_id %q: err = %v, want a reserved-id rejection", id, err)
+		}
+	}
+	for _, id := range []string{"s3", "_s0", "_s03", "_s", "_sx", "_s1_", "_s" + strings.Repeat("9", 21)} {
+		if messages.IsDerivedJobID(id) {
+			t.Errorf("IsDerivedJobID(%q) = true", id)
+		}
+	}
+	long := fmt.Sprintf(`{"v":1,"job_id":%q,"kind":"smoke","params":{}}`, strings.Repeat("x", 5000)+"!")
+	if _, err := messages.DecodeSubmission([]byte(long)); err == nil || len(err.Error()) > 300 {
+		t.Errorf("a long invalid job_id is quoted whole in the error (%d bytes)", len(err.Error()))
 	}
 	for _, tt := range []struct {
 		kind string
