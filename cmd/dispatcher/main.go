@@ -30,6 +30,7 @@ import (
 	"github.com/jetrun/jetrun/pkg/dispatch"
 	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/natsauth"
 	"github.com/jetrun/jetrun/pkg/natsconn"
 	"github.com/jetrun/jetrun/pkg/natsserver"
 	"github.com/jetrun/jetrun/pkg/qdrantlite"
@@ -79,6 +80,8 @@ type config struct {
 	replicas     int
 	maxAckPend   int
 	workerNATS   string
+	workerSeed   string
+	workerAcct   string
 	printVersion bool
 	nats         natsconn.Options
 	qdrant       qdrantstore.Config // where workers write vectors
@@ -133,6 +136,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.StringVar(&c.workerImage, "worker-image", envOr(getenv, "WORKER_IMAGE", "jetrun/worker:latest"), "worker image for container runtimes (env WORKER_IMAGE)")
 	fs.IntVar(&c.maxAckPend, "max-ack-pending", intEnv("JETRUN_MAX_ACK_PENDING", 1000), "submissions held by all dispatchers together, running or waiting to retry (env JETRUN_MAX_ACK_PENDING)")
 	fs.StringVar(&c.workerNATS, "worker-nats-url", getenv("JETRUN_WORKER_NATS_URL"), "NATS URL handed to workers when they reach NATS by another address, e.g. from containers (env JETRUN_WORKER_NATS_URL; default: the dispatcher's)")
+	fs.StringVar(&c.workerSeed, "worker-auth-seed", getenv("JETRUN_WORKER_AUTH_SEED"), "file holding the account nkey seed (SA...) that signs workers' own narrow NATS identities through the server's auth callout; see docs/security.md (env JETRUN_WORKER_AUTH_SEED; with --dev, generated in the data directory)")
+	fs.StringVar(&c.workerAcct, "worker-auth-account", envOr(getenv, "JETRUN_WORKER_AUTH_ACCOUNT", "JETRUN"), "the NATS account workers are placed in by the auth callout (env JETRUN_WORKER_AUTH_ACCOUNT)")
 	fs.IntVar(&c.replicas, "replicas", intEnv("JETRUN_REPLICAS", 1), "replicas of the streams and bucket (3 on a NATS cluster) (env JETRUN_REPLICAS)")
 	fs.BoolVar(&c.printVersion, "version", false, "print the version and exit")
 	fs.StringVar(&c.allowHosts, "source-allow-hosts", getenv(jobs.EnvAllowHosts), "hosts workers may fetch repositories and files from, comma-separated, *.suffix allowed; empty: any public host (env "+jobs.EnvAllowHosts+")")
@@ -229,6 +234,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	var devQdrantAddr string // the embedded vector server's address, with --dev
+	var workerAuth *natsauth.Issuer
+	if c.workerSeed != "" {
+		if workerAuth, err = issuerFromFile(c.workerSeed, c.workerAcct, names); err != nil {
+			return err
+		}
+	}
 	if c.dev {
 		host, portStr, err := net.SplitHostPort(c.devListen)
 		if err != nil {
@@ -241,12 +252,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if port == 0 {
 			port = -1
 		}
-		srv, err := natsserver.Start(natsserver.Options{Host: host, Port: port, StoreDir: filepath.Join(dataDir, "nats")})
+		// The embedded server gives workers identities of their own (auth
+		// callout), clients without credentials a producer's rights, and
+		// this dispatcher the whole account.
+		serverCfg, iss, err := devNATSAuth(dataDir, c.workerAcct, names)
+		if err != nil {
+			return err
+		}
+		workerAuth = iss
+		srv, err := natsserver.Start(natsserver.Options{Host: host, Port: port, StoreDir: filepath.Join(dataDir, "nats"), Config: serverCfg.String()})
 		if err != nil {
 			return err
 		}
 		defer srv.Shutdown()
 		c.nats.URLs = []string{srv.ClientURL()}
+		c.nats.User, c.nats.Password, c.nats.Token = serverCfg.DispatcherUser, serverCfg.DispatcherPassword, ""
 		log.Info().Str("nats_url", srv.ClientURL()).Str("store", filepath.Join(dataDir, "nats")).Msg("embedded NATS with JetStream started")
 
 		qdrantLine := "off (--dev-qdrant-listen is empty)"
@@ -381,6 +401,8 @@ In another terminal:
 		WorkerImage:    c.workerImage,
 		WorkerEnv:      workerEnv,
 		WorkerSecrets:  workerSecrets,
+		WorkerAuth:     workerAuth,
+		Grant:          func(ref jobs.SecretRef) error { return jobs.CredentialMayReach(getenv, ref.Credential, ref.URL) },
 		Credentials:    credentialsFrom(getenv),
 		Streams:        dispatch.StreamConfig{Replicas: c.replicas},
 		Log:            log,
@@ -411,6 +433,9 @@ In another terminal:
 		go hs.Serve(ln)
 		defer hs.Close()
 		log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz, /readyz, /metrics")
+	}
+	if workerAuth == nil {
+		log.Warn().Msg("workers get this dispatcher's NATS identity: give them their own with --worker-auth-seed (docs/security.md)")
 	}
 	log.Info().Str("version", version).Str("id", d.ID()).Str("nats", c.nats.String()).Str("workers_qdrant", c.qdrant.String()).Msg("dispatcher starting")
 	err = d.Run(ctx)

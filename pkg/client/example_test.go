@@ -77,8 +77,9 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	rec, _ := c.Status(ctx, id)
-	fmt.Println("result:", last.Type, "attempts:", rec.Attempt, "exit code:", *rec.ExitCode)
+	// The terminal event carries the result; the job record (c.Status)
+	// is written just after it.
+	fmt.Println("result:", last.Type, "attempts:", last.Attempt, "exit code:", *last.ExitCode)
 	// Output:
 	// accepted queued
 	// started starting

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/jetrun/jetrun/pkg/natsauth"
 	"math"
 	mrand "math/rand/v2"
 	"os"
@@ -70,6 +71,16 @@ type Config struct {
 	// WorkerEnv and WorkerSecrets are given to every worker (the NATS
 	// connection, see natsconn.Options.WorkerEnv).
 	WorkerEnv, WorkerSecrets map[string]string
+	// WorkerAuth, if set, gives every worker a narrow NATS identity of its
+	// own instead of WorkerEnv's and WorkerSecrets' NATS credentials: a
+	// token for its attempt (NATS_TOKEN), which the server's auth callout
+	// turns into the permissions of natsauth.WorkerPermissions. The
+	// dispatcher serves that callout. See package natsauth.
+	WorkerAuth *natsauth.Issuer
+	// Grant decides whether a job may have a secret its plan asks for
+	// (jobs.CredentialMayReach under the dispatcher's host lists); a job
+	// refused one is rejected. Nil grants every credential that resolves.
+	Grant func(jobs.SecretRef) error
 	// Credentials resolves a named credential for a job's SecretRef; nil
 	// resolves none.
 	Credentials func(name string) (string, bool)

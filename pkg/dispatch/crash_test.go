@@ -197,10 +197,11 @@ func TestCrashOnFailurePathIsAdopted(t *testing.T) {
 	}
 }
 
-// A dispatcher killed after launching, before it recorded "running": the
-// worker has published "running" itself. A cancel then handled by the next
-// owner must still be announced (it must not reuse the running event's
-// sequence, which the stream would drop as a duplicate).
+// A dispatcher killed after launching, before it recorded "running". The
+// next owner adopts the workload and records "running" (a worker never
+// publishes events itself); a cancel it then handles must be announced
+// with a sequence of its own, not the running event's (which the stream
+// would drop as a duplicate).
 func TestCrashAfterLaunchThenCancelIsAnnounced(t *testing.T) {
 	e := setup(t)
 	cmd := e.startProcess("launched")
@@ -213,8 +214,8 @@ func TestCrashAfterLaunchThenCancelIsAnnounced(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatal("dispatcher never reached step launched")
 	}
-	waitFor(t, 20*time.Second, func() bool { return slices.Contains(types(e.allEvents("crash-cancel")), "running") })
 	e.start(e.config()) // adopts once the dead owner's message is redelivered
+	waitFor(t, 60*time.Second, func() bool { return slices.Contains(types(e.allEvents("crash-cancel")), "running") })
 	if r := e.cancel("crash-cancel"); !r.Accepted {
 		t.Fatalf("cancel = %+v", r)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jetrun/jetrun/pkg/natsconn"
 	"maps"
 	"os"
 	"slices"
@@ -48,7 +49,14 @@ func New(nc *nats.Conn, cfg Config) (*Dispatcher, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	names := slices.Sorted(maps.Keys(cfg.WorkerSecrets))
+	secrets := maps.Clone(cfg.WorkerSecrets)
+	if cfg.WorkerAuth != nil {
+		// Workers get a token of their own, per attempt, not these.
+		for _, k := range natsconn.IdentityVars {
+			delete(secrets, k)
+		}
+	}
+	names := slices.Sorted(maps.Keys(secrets))
 	for _, rt := range cfg.Runtimes {
 		if c, ok := rt.(runtimes.SecretChecker); ok && len(names) > 0 {
 			if err := c.CheckSecrets(names); err != nil {
@@ -218,6 +226,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe: %w", err)
 	}
 
+	if d.cfg.WorkerAuth != nil {
+		go d.cfg.WorkerAuth.Serve(ctx, d.nc, d.workerGrant, d.log)
+	}
 	go d.watchQueue(ctx)
 	go d.janitor(ctx)
 	announced := make(chan struct{})

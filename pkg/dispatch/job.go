@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jetrun/jetrun/pkg/natsconn"
 	"maps"
 	"strconv"
 	"sync/atomic"
@@ -229,7 +230,7 @@ func (j *job) run() settlement {
 		j.id = messages.DerivedJobID(seq)
 	}
 	if err == nil {
-		_, err = d.cfg.Kinds.Prepare(&j.sub, jobs.Options{Timeout: d.cfg.JobTimeout})
+		_, err = d.prepare(&j.sub)
 	}
 	j.log = d.log.With().Str("job_id", j.id).Str("kind", sub.Kind).Uint64("stream_seq", seq).Logger()
 	if err != nil {
@@ -454,7 +455,7 @@ func (j *job) launch() settlement {
 // spec builds the runtime spec of the current attempt.
 func (j *job) spec() (runtimes.Spec, error) {
 	d := j.d
-	plan, err := d.cfg.Kinds.Prepare(&j.sub, jobs.Options{Timeout: d.cfg.JobTimeout})
+	plan, err := d.prepare(&j.sub)
 	if err != nil {
 		return runtimes.Spec{}, fmt.Errorf("%w: %w", errPermanent, err)
 	}
@@ -466,13 +467,20 @@ func (j *job) spec() (runtimes.Spec, error) {
 		jobs.EnvKind:    j.rec.Kind,
 		jobs.EnvAttempt: strconv.Itoa(j.rec.Attempt),
 		jobs.EnvPrefix:  d.names.Prefix(),
-		// The attempt's "running" event takes the sequence after "started";
-		// the worker may publish it first (see markRunning).
-		jobs.EnvEventSeq: strconv.FormatUint(j.rec.Seq+1, 10),
-		jobs.EnvRuntime:  j.rec.Runtime,
+		jobs.EnvRuntime: j.rec.Runtime,
 	})
 	secrets := map[string]string{}
 	maps.Copy(secrets, d.cfg.WorkerSecrets)
+	var attemptSecrets []string
+	if iss := d.cfg.WorkerAuth; iss != nil {
+		// The worker's own identity replaces the dispatcher's.
+		for _, k := range natsconn.IdentityVars {
+			delete(env, k)
+			delete(secrets, k)
+		}
+		secrets[natsconn.EnvToken] = iss.Token(j.id, j.rec.Attempt, time.Now().Add(j.workerIdentityTTL(plan.Resources.Timeout)))
+		attemptSecrets = []string{natsconn.EnvToken}
+	}
 	for _, ref := range plan.Secrets {
 		v, ok := "", false
 		if d.cfg.Credentials != nil {
@@ -493,7 +501,7 @@ func (j *job) spec() (runtimes.Spec, error) {
 	labels[runtimes.LabelAttempt] = strconv.Itoa(j.rec.Attempt)
 	labels[runtimes.LabelKind] = j.rec.Kind
 	return runtimes.Spec{Handle: *j.rec.Handle, JobID: j.id, Kind: j.rec.Kind, Attempt: j.rec.Attempt,
-		Image: image, Command: plan.Command, Env: env, Secrets: secrets, Resources: plan.Resources, Labels: labels}, nil
+		Image: image, Command: plan.Command, Env: env, Secrets: secrets, AttemptSecrets: attemptSecrets, Resources: plan.Resources, Labels: labels}, nil
 }
 
 func (j *job) startAndWatch() settlement {
@@ -581,7 +589,7 @@ func (j *job) adopt() settlement {
 	case st.Phase.Done():
 		return j.complete(st)
 	}
-	plan, err := j.d.cfg.Kinds.Prepare(&j.sub, jobs.Options{Timeout: j.d.cfg.JobTimeout})
+	plan, err := j.d.prepare(&j.sub)
 	if err != nil {
 		return j.attemptFailed(err.Error(), nil, true)
 	}
@@ -614,6 +622,8 @@ func (j *job) watch(h runtimes.Handle, timeout time.Duration) settlement {
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
 	polls, dogErrs := 0, 0
+	rel := j.startRelay()
+	defer rel.stop()
 	j.markRunning(h)
 	if j.rec.Desired == messages.DesiredCancel {
 		return j.cancelRunning(h)
@@ -628,7 +638,10 @@ func (j *job) watch(h runtimes.Handle, timeout time.Duration) settlement {
 				return transient(fmt.Errorf("wait %s: %w", h.Name, r.err))
 			}
 			j.failpoint("exited")
+			j.drainRelay(rel, h)
 			return j.complete(r.st)
+		case m := <-rel.ch:
+			j.relayReport(rel, h, m)
 		case rec := <-j.updates:
 			if rec.Owner != j.d.cfg.ID || rec.Delivery != j.rec.Delivery || rec.MsgSeq != j.rec.MsgSeq {
 				return settlement{kind: settleNone, reason: "another dispatcher (or a newer delivery) took the job over"}

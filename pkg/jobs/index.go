@@ -107,7 +107,7 @@ func (e Embedding) validate(kind string) error {
 
 func (e Embedding) secrets() []SecretRef {
 	if e.Dense != nil && e.Dense.Credential != "" {
-		return []SecretRef{{Credential: e.Dense.Credential, Env: EnvEmbedAPIKey}}
+		return []SecretRef{{Credential: e.Dense.Credential, Env: EnvEmbedAPIKey, URL: e.Dense.BaseURL}}
 	}
 	return nil
 }
@@ -249,7 +249,7 @@ func (k UploadRepo) Plan(params json.RawMessage) (Plan, error) {
 	}
 	plan := Plan{Command: paramsArgs(k.Name(), p), Secrets: p.Embedding.secrets()}
 	if p.Credential != "" {
-		plan.Secrets = append(plan.Secrets, SecretRef{Credential: p.Credential, Env: EnvGitToken})
+		plan.Secrets = append(plan.Secrets, SecretRef{Credential: p.Credential, Env: EnvGitToken, URL: p.RepoURL})
 	}
 	return plan, nil
 }
@@ -332,7 +332,11 @@ func (k UploadFile) Plan(params json.RawMessage) (Plan, error) {
 	if err := p.Validate(); err != nil {
 		return Plan{}, err
 	}
-	return Plan{Command: paramsArgs(k.Name(), p), Secrets: p.Embedding.secrets()}, nil
+	plan := Plan{Command: paramsArgs(k.Name(), p), Secrets: p.Embedding.secrets()}
+	if p.Object != nil {
+		plan.Uploads = []string{p.Object.Name}
+	}
+	return plan, nil
 }
 
 // Validate checks the params.

@@ -66,7 +66,7 @@ func TestIndexKindsSecretsAndDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []SecretRef{{Credential: "tei-key", Env: EnvEmbedAPIKey}, {Credential: "gh", Env: EnvGitToken}}
+	want := []SecretRef{{Credential: "tei-key", Env: EnvEmbedAPIKey, URL: "http://tei/v1"}, {Credential: "gh", Env: EnvGitToken, URL: "https://github.com/x/y"}}
 	if !slices.Equal(plan.Secrets, want) {
 		t.Fatalf("secrets = %v", plan.Secrets)
 	}

@@ -21,12 +21,11 @@ var (
 
 // Environment variables every worker receives from its runtime.
 const (
-	EnvJobID    = "JETRUN_JOB_ID"
-	EnvKind     = "JETRUN_KIND"
-	EnvAttempt  = "JETRUN_ATTEMPT"
-	EnvPrefix   = "JETRUN_PREFIX"
-	EnvEventSeq = "JETRUN_EVENT_SEQ" // the Seq of the attempt's "running" event
-	EnvRuntime  = "JETRUN_RUNTIME"
+	EnvJobID   = "JETRUN_JOB_ID"
+	EnvKind    = "JETRUN_KIND"
+	EnvAttempt = "JETRUN_ATTEMPT"
+	EnvPrefix  = "JETRUN_PREFIX"
+	EnvRuntime = "JETRUN_RUNTIME"
 )
 
 // ExitPermanent is the worker's exit code for a failure that retrying
@@ -81,6 +80,9 @@ func (r Resources) Override(m messages.Resources) (Resources, error) {
 type SecretRef struct {
 	Credential string // credential name in the dispatcher's configuration
 	Env        string // variable name inside the worker
+	// URL is where the worker will send the secret; it must be on one of
+	// the credential's hosts (see CredentialMayReach).
+	URL string
 }
 
 // Plan is what a kind makes of one job: how to run it, independent of where.
@@ -96,6 +98,10 @@ type Plan struct {
 	Resources Resources
 	// Image overrides the configured worker image; "" means WORKER_IMAGE.
 	Image string
+	// Uploads name the objects of the uploads bucket the worker reads;
+	// with narrow worker identities (package natsauth) it may read only
+	// these.
+	Uploads []string
 }
 
 // Kind is one job kind: what a job does. Kinds are stateless values; they
@@ -166,6 +172,10 @@ type Options struct {
 	// Timeout, when non-zero, replaces every kind's default timeout
 	// (JOB_TIMEOUT); a job's own resources.timeout still wins.
 	Timeout time.Duration
+	// Grant, if set, decides whether the job may have each secret its plan
+	// asks for (the dispatcher's CredentialMayReach); a refusal fails
+	// Prepare with an error wrapping ErrInvalidParams.
+	Grant func(SecretRef) error
 }
 
 // Prepare validates a submission against its kind and returns its plan with
@@ -189,6 +199,13 @@ func (r *Registry) Prepare(sub *messages.Submission, opts Options) (Plan, error)
 	}
 	p.Resources = res
 	p.Command = slices.Clone(p.Command)
+	if opts.Grant != nil {
+		for _, ref := range p.Secrets {
+			if err := opts.Grant(ref); err != nil {
+				return Plan{}, fmt.Errorf("%w: %s: %w", ErrInvalidParams, sub.Kind, err)
+			}
+		}
+	}
 	return p, nil
 }
 

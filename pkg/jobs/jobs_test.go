@@ -97,3 +97,44 @@ func TestSmokeArgsParseBack(t *testing.T) {
 		t.Fatalf("parsed %+v, want %+v", got, want)
 	}
 }
+
+// A credential reaches a job only for a URL on its host list, and a
+// credential without a list is refused: the operator must say.
+func TestCredentialMayReach(t *testing.T) {
+	env := map[string]string{
+		"JETRUN_CREDENTIAL_GH_HOSTS":  "github.com, *.githubusercontent.com",
+		"JETRUN_CREDENTIAL_ANY_HOSTS": "*",
+	}
+	getenv := func(k string) string { return env[k] }
+	for _, tc := range []struct {
+		name, url string
+		ok        bool
+	}{
+		{"gh", "https://github.com/x/y.git", true},
+		{"gh", "https://GitHub.com:443/x", true},
+		{"gh", "https://raw.githubusercontent.com/x", true},
+		{"gh", "https://attacker.example/x.git", false},
+		{"gh", "https://github.com.attacker.example/x", false},
+		{"gh", "https://evilgithubusercontent.com/x", false},
+		{"gh", "file:///etc/passwd", false},
+		{"gh", "/srv/repo", false},
+		{"unbound", "https://github.com/x", false},
+		{"any", "https://anywhere.example/x", true},
+	} {
+		err := jobs.CredentialMayReach(getenv, tc.name, tc.url)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, jobs.ErrCredentialDenied)) {
+			t.Errorf("jobs.CredentialMayReach(%q, %q) = %v, want ok=%v", tc.name, tc.url, err, tc.ok)
+		}
+	}
+	if err := jobs.CredentialMayReach(getenv, "unbound", "https://github.com/x"); err == nil || !strings.Contains(err.Error(), "JETRUN_CREDENTIAL_UNBOUND_HOSTS") {
+		t.Errorf("an unbound credential's refusal does not say what to set: %v", err)
+	}
+	// Prepare applies the grant: a job naming a credential for the wrong
+	// host is refused before any secret is resolved.
+	reg := jobs.Builtin()
+	sub := messages.Submission{V: 1, Kind: "upload_repo", Params: json.RawMessage(`{"repo_url":"https://attacker.example/x.git","collection":"c","credential":"gh"}`)}
+	_, err := reg.Prepare(&sub, jobs.Options{Grant: func(r jobs.SecretRef) error { return jobs.CredentialMayReach(getenv, r.Credential, r.URL) }})
+	if !errors.Is(err, jobs.ErrInvalidParams) || !errors.Is(err, jobs.ErrCredentialDenied) {
+		t.Errorf("Prepare with a credential for the wrong host = %v", err)
+	}
+}

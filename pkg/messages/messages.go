@@ -350,6 +350,67 @@ type Progress struct {
 	Message  string  `json:"message,omitempty"`
 }
 
+// What a worker reports, the last token of [Names.WorkerSubject].
+const (
+	WorkerRunning  = "running"
+	WorkerProgress = "progress"
+)
+
+// MaxWorkerReportBytes bounds one encoded [WorkerReport]; the dispatcher
+// drops larger ones.
+const MaxWorkerReportBytes = 16 << 10
+
+// WorkerReport is what a worker publishes on its attempt's worker subject.
+// It is not an event: the dispatcher that owns the attempt validates it and
+// publishes the event itself, with the job id, attempt, sequence and state
+// it holds, so a worker cannot speak for another job or assert a state.
+type WorkerReport struct {
+	V int `json:"v"`
+	// Sub numbers the attempt's progress reports from 1; it becomes the
+	// event's Sub, so a re-sent report is deduplicated.
+	Sub uint64 `json:"sub,omitempty"`
+	// Progress is the progress of a "progress" report.
+	Progress *Progress `json:"progress,omitempty"`
+}
+
+// DecodeWorkerReport decodes a worker's report and bounds its contents:
+// counters non-negative, unit and message cut to short single lines.
+func DecodeWorkerReport(data []byte) (WorkerReport, error) {
+	var r WorkerReport
+	if len(data) > MaxWorkerReportBytes {
+		return r, fmt.Errorf("%w: worker report of %d bytes (max %d)", ErrInvalid, len(data), MaxWorkerReportBytes)
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return r, fmt.Errorf("%w: not a JSON worker report: %s", ErrInvalid, jsonErrText(err))
+	}
+	if r.V != Version {
+		return r, fmt.Errorf("%w: worker report v=%d", ErrUnsupportedVersion, r.V)
+	}
+	if p := r.Progress; p != nil {
+		if p.Done < 0 || p.Total < 0 || p.Chunks < 0 || p.Embedded < 0 || p.Upserted < 0 || p.Bytes < 0 || !(p.Rate >= 0) || p.Rate > 1e12 {
+			return r, fmt.Errorf("%w: worker report: negative or non-finite progress", ErrInvalid)
+		}
+		p.Unit = cleanLine(p.Unit, 32)
+		p.Message = cleanLine(p.Message, 1024)
+	}
+	return r, nil
+}
+
+// cleanLine makes s one line of valid UTF-8 without control characters, at
+// most n bytes.
+func cleanLine(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	if len(s) > n {
+		s = strings.ToValidUTF8(s[:n], "") + "…"
+	}
+	return s
+}
+
 // Retry says when the next attempt starts.
 type Retry struct {
 	NextAttempt int           `json:"next_attempt"`

@@ -3,6 +3,7 @@ package messages
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -65,6 +66,36 @@ func (n Names) SubmitWildcard() string { return n.p() + ".jobs.submit.>" }
 // "<prefix>.jobs.events.<job_id>.<type>".
 func (n Names) EventSubject(jobID string, t EventType) string {
 	return n.p() + ".jobs.events." + jobID + "." + string(t)
+}
+
+// WorkerSubject is where the worker of one attempt reports to the
+// dispatcher that owns it: "<prefix>.worker.<job_id>.a<attempt>.<what>",
+// what being [WorkerRunning] or [WorkerProgress]. No stream captures these
+// subjects: the owning dispatcher checks each report and relays it as an
+// event, so nothing a worker says reaches the events stream unchecked.
+func (n Names) WorkerSubject(jobID string, attempt int, what string) string {
+	return n.workerAttempt(jobID, attempt) + "." + what
+}
+
+// WorkerReports matches the report subjects of one attempt (one token
+// after the attempt, so not its inbox): "<prefix>.worker.<job_id>.a<n>.*".
+func (n Names) WorkerReports(jobID string, attempt int) string {
+	return n.workerAttempt(jobID, attempt) + ".*"
+}
+
+// WorkerInbox is the inbox prefix of one attempt's worker connection:
+// "<prefix>.worker.<job_id>.a<n>.inbox". Replies to the worker (JetStream
+// API answers, the chunks of its upload) arrive under it, so a worker's
+// subscribe permission can be just "<WorkerInbox>.>".
+func (n Names) WorkerInbox(jobID string, attempt int) string {
+	return n.workerAttempt(jobID, attempt) + ".inbox"
+}
+
+// WorkerWildcard matches every worker subject: "<prefix>.worker.>".
+func (n Names) WorkerWildcard() string { return n.p() + ".worker.>" }
+
+func (n Names) workerAttempt(jobID string, attempt int) string {
+	return n.p() + ".worker." + jobID + ".a" + strconv.Itoa(attempt)
 }
 
 // JobEvents matches one job's whole history: "<prefix>.jobs.events.<job_id>.>".

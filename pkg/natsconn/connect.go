@@ -90,6 +90,9 @@ func (o Options) natsOptions(r resolved, log zerolog.Logger) ([]nats.Option, err
 	if o.Name != "" {
 		opts = append(opts, nats.Name(o.Name))
 	}
+	if o.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(o.InboxPrefix))
+	}
 
 	switch {
 	case r.user != "":

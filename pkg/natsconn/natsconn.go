@@ -32,6 +32,13 @@ const (
 	EnvTLSKeyPEM  = "NATS_TLS_KEY_PEM"  // client key, PEM (secret)
 )
 
+// IdentityVars are the variables of [Options.WorkerEnv] that carry an
+// identity (who the client is, as opposed to where the server is and how
+// to trust it). A worker given an identity of its own gets none of these
+// from its dispatcher.
+var IdentityVars = []string{EnvUser, EnvPassword, EnvToken, EnvCreds, EnvNKey, EnvTLSCert, EnvTLSKey,
+	EnvCredsData, EnvNKeySeed, EnvTLSCertPEM, EnvTLSKeyPEM}
+
 // Defaults applied by [FromEnv] and, for zero fields, by [Options.Connect].
 const (
 	DefaultURL            = "nats://127.0.0.1:4222"
@@ -76,6 +83,9 @@ type Options struct {
 	MaxReconnects int
 	// ConnectTimeout bounds each dial. Zero means [DefaultConnectTimeout].
 	ConnectTimeout time.Duration
+	// InboxPrefix replaces "_INBOX" for the connection's reply subjects
+	// (a worker's narrow identity may subscribe only under its own).
+	InboxPrefix string
 
 	// Inline material, as handed to workers.
 	CredsData  string // content of a .creds file

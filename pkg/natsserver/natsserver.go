@@ -14,6 +14,7 @@ package natsserver
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -31,6 +32,10 @@ type Options struct {
 	ServerName string
 	// MaxMemory and MaxStore bound JetStream (0: server defaults).
 	MaxMemory, MaxStore int64
+	// Config, if set, is a nats-server configuration (accounts, users,
+	// authorization; see natsauth.ServerConfig) that the options start
+	// from; Host, Port, StoreDir and the rest above still apply.
+	Config string
 	// Configure, if set, adjusts the server options before start (tests
 	// add TLS or authorization here).
 	Configure func(*server.Options)
@@ -55,18 +60,17 @@ func Start(o Options) (*Server, error) {
 	if o.ServerName == "" {
 		o.ServerName = "jetrun-dev"
 	}
-	opts := &server.Options{
-		ServerName:         o.ServerName,
-		Host:               o.Host,
-		Port:               o.Port,
-		JetStream:          true,
-		StoreDir:           o.StoreDir,
-		JetStreamMaxMemory: o.MaxMemory,
-		JetStreamMaxStore:  o.MaxStore,
-		NoSigs:             true,
-		NoLog:              true,
-		MaxPayload:         8 << 20,
+	opts := &server.Options{}
+	if o.Config != "" {
+		var err error
+		if opts, err = fromConfig(o.Config, o.StoreDir); err != nil {
+			return nil, err
+		}
 	}
+	opts.ServerName, opts.Host, opts.Port = o.ServerName, o.Host, o.Port
+	opts.JetStream, opts.StoreDir = true, o.StoreDir
+	opts.JetStreamMaxMemory, opts.JetStreamMaxStore = o.MaxMemory, o.MaxStore
+	opts.NoSigs, opts.NoLog, opts.MaxPayload = true, true, 8<<20
 	if o.Configure != nil {
 		o.Configure(opts)
 	}
@@ -86,4 +90,29 @@ func Start(o Options) (*Server, error) {
 func (s *Server) Shutdown() {
 	s.Server.Shutdown()
 	s.Server.WaitForShutdown()
+}
+
+// fromConfig parses a configuration text with the server's own parser
+// (through a private file: the text may hold passwords).
+func fromConfig(text, dir string) (*server.Options, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "nats-*.conf")
+	if err != nil {
+		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	opts, err := server.ProcessConfigFile(f.Name())
+	if err != nil {
+		return nil, fmt.Errorf("nats server configuration: %w", err)
+	}
+	return opts, nil
 }

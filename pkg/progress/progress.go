@@ -1,27 +1,28 @@
-// Package progress publishes a worker's progress events.
+// Package progress publishes a worker's progress reports.
 //
 // A worker learns its job from the environment its runtime gives it
-// (JETRUN_JOB_ID, JETRUN_ATTEMPT, JETRUN_EVENT_SEQ, JETRUN_PREFIX, and the
-// NATS connection variables of package natsconn). When NATS is reachable the
-// worker publishes "progress" events straight to the events stream, so
-// subscribers see them without a hop through the dispatcher; when it is not,
-// the worker still does its work and only logs that progress is not
-// published. Progress is best effort: a failed publish never fails a job.
+// (JETRUN_JOB_ID, JETRUN_ATTEMPT, JETRUN_PREFIX, and the NATS connection
+// variables of package natsconn). When NATS is reachable the worker
+// publishes [messages.WorkerReport]s on its attempt's worker subject
+// (messages.Names.WorkerSubject); when it is not, the worker still does its
+// work and only logs that progress is not published. Progress is best
+// effort: a failed publish never fails a job.
 //
-// # Ordering and deduplication
+// # Who speaks on the events stream
 //
-// JETRUN_EVENT_SEQ is the Seq of the attempt's "running" event (the one
-// after "started"). On connecting, FromEnv publishes that "running" event
-// itself, with Nats-Msg-Id "<job_id>:<seq>"; the dispatcher publishes the
-// same event under the same id when its runtime reports the workload
-// running, and the events stream keeps whichever arrives first. The worker
-// publishes it before any progress, so the stream holds "running" before
-// the attempt's progress events. A progress event carries the same Seq and
-// its own Sub counter from 1, and is published with Nats-Msg-Id
-// "<job_id>:<seq>.<sub>", so (Seq, Sub) orders a job's history, in the
-// stream's order, and a retried publish is not duplicated. A core NATS
-// subscriber, which the stream's deduplication does not filter, may see
-// "running" twice.
+// A worker never publishes events. The dispatcher that owns the attempt
+// subscribes to the attempt's worker subjects, checks each report (size,
+// counters, one-line text) and publishes the "running" transition (once
+// its runtime confirms the workload runs) and the "progress" events itself,
+// with the job id, attempt and sequence it holds. A worker, which runs
+// untrusted input, can therefore speak only for its own attempt, and only
+// in progress reports. With a narrow worker identity (package natsauth)
+// the NATS server enforces that: the worker may publish only on its
+// attempt's report subjects and subscribe only under its own inbox
+// ([messages.Names.WorkerInbox]).
+//
+// Each progress report carries a counter from 1 that becomes the event's
+// Sub, so a re-sent report is deduplicated by the events stream.
 package progress
 
 import (
@@ -52,10 +53,7 @@ type Publisher struct {
 	js      jetstream.JetStream
 	names   messages.Names
 	jobID   string
-	kind    string
-	runtime string
 	attempt int
-	seq     uint64
 	log     zerolog.Logger
 
 	mu       sync.Mutex
@@ -83,8 +81,14 @@ func FromEnv(getenv func(string) string, log zerolog.Logger) *Publisher {
 		log.Warn().Err(err).Msg("progress is not published")
 		return nil
 	}
+	attempt, _ := strconv.Atoi(getenv(jobs.EnvAttempt))
+	if attempt < 1 {
+		log.Warn().Str("attempt", getenv(jobs.EnvAttempt)).Msg("no attempt number: progress is not published")
+		return nil
+	}
 	opts := natsconn.FromEnv(getenv)
 	opts.Name = "jetrun-worker " + jobID
+	opts.InboxPrefix = names.WorkerInbox(jobID, attempt)
 	opts.ConnectTimeout = 3 * time.Second
 	opts.MaxReconnects = 10
 	opts.ReconnectWait = 500 * time.Millisecond
@@ -99,29 +103,12 @@ func FromEnv(getenv func(string) string, log zerolog.Logger) *Publisher {
 		log.Warn().Err(err).Msg("progress is not published")
 		return nil
 	}
-	attempt, _ := strconv.Atoi(getenv(jobs.EnvAttempt))
-	seq, _ := strconv.ParseUint(getenv(jobs.EnvEventSeq), 10, 64)
-	p := &Publisher{nc: nc, js: js, names: names, jobID: jobID, kind: getenv(jobs.EnvKind),
-		runtime: getenv(jobs.EnvRuntime), attempt: attempt, seq: seq, log: log}
-	p.running()
+	p := &Publisher{nc: nc, js: js, names: names, jobID: jobID, attempt: attempt, log: log}
+	p.publish(messages.WorkerRunning, messages.WorkerReport{V: messages.Version})
 	return p
 }
 
-// running publishes the attempt's "running" event. The dispatcher publishes
-// the same event (same sequence, same Nats-Msg-Id) when its runtime reports
-// the workload running; the events stream keeps whichever arrives first, so
-// this one, when it wins, precedes every progress event of the attempt.
-func (p *Publisher) running() {
-	if p.seq == 0 {
-		return
-	}
-	ev := messages.Event{V: messages.Version, JobID: p.jobID, Seq: p.seq, Type: messages.EventRunning,
-		State: messages.StateRunning, Kind: p.kind, Attempt: p.attempt, Time: time.Now().UTC(),
-		Runtime: p.runtime, Message: "worker started"}
-	p.publish(context.Background(), &ev)
-}
-
-// Report publishes one progress event. Errors are logged; after several
+// Report publishes one progress report. Errors are logged; after several
 // consecutive failures the publisher stops trying.
 func (p *Publisher) Report(ctx context.Context, pr messages.Progress) {
 	if p == nil {
@@ -129,28 +116,19 @@ func (p *Publisher) Report(ctx context.Context, pr messages.Progress) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.failures >= 5 {
-		return
-	}
 	p.sub++
-	ev := messages.Event{V: messages.Version, JobID: p.jobID, Seq: p.seq, Sub: p.sub,
-		Type: messages.EventProgress, State: messages.StateRunning, Kind: p.kind,
-		Attempt: p.attempt, Time: time.Now().UTC(), Runtime: p.runtime, Progress: &pr}
-	p.publish(ctx, &ev)
+	p.publish(messages.WorkerProgress, messages.WorkerReport{V: messages.Version, Sub: p.sub, Progress: &pr})
 }
 
-func (p *Publisher) publish(ctx context.Context, ev *messages.Event) {
+func (p *Publisher) publish(what string, r messages.WorkerReport) {
 	if p.failures >= 5 {
 		return
 	}
-	data, err := json.Marshal(ev)
+	data, err := json.Marshal(r)
 	if err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	_, err = p.js.Publish(ctx, p.names.EventSubject(p.jobID, ev.Type), data, jetstream.WithMsgID(ev.MsgID()))
-	if err != nil {
+	if err := p.nc.Publish(p.names.WorkerSubject(p.jobID, p.attempt, what), data); err != nil {
 		p.failures++
 		p.log.Warn().Err(err).Int("failures", p.failures).Msg("publish progress")
 		return
@@ -167,10 +145,11 @@ func (p *Publisher) JetStream() jetstream.JetStream {
 	return p.js
 }
 
-// Close flushes and closes the connection.
+// Close flushes what is buffered (for up to 2 s) and closes the connection.
 func (p *Publisher) Close() {
 	if p == nil {
 		return
 	}
+	p.nc.FlushTimeout(2 * time.Second)
 	p.nc.Close()
 }

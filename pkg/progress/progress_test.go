@@ -2,7 +2,7 @@ package progress_test
 
 import (
 	"context"
-	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,7 +10,6 @@ import (
 	"github.com/jetrun/jetrun/pkg/natsserver"
 	"github.com/jetrun/jetrun/pkg/progress"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
@@ -30,7 +29,9 @@ func TestNoJobOrNATSIsSilent(t *testing.T) {
 	}
 }
 
-func TestPublishesRunningThenProgress(t *testing.T) {
+// The worker reports on its attempt's worker subjects only: "running"
+// first, then numbered progress reports, under its own inbox prefix.
+func TestReportsRunningThenProgressOnWorkerSubjects(t *testing.T) {
 	srv, err := natsserver.Start(natsserver.Options{Port: -1, StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -38,15 +39,15 @@ func TestPublishesRunningThenProgress(t *testing.T) {
 	t.Cleanup(srv.Shutdown)
 	nc, _ := nats.Connect(srv.ClientURL())
 	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
 	names := messages.DefaultNames()
 	ctx := context.Background()
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: names.EventsStream(), Subjects: []string{names.EventsWildcard()}})
+	sub, err := nc.SubscribeSync(names.WorkerWildcard())
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"JETRUN_JOB_ID": "p1", "JETRUN_ATTEMPT": "2", "JETRUN_EVENT_SEQ": "7",
-		"JETRUN_KIND": "smoke", "NATS_URL": srv.ClientURL()}
+	events, _ := nc.SubscribeSync(names.EventsWildcard())
+	nc.Flush()
+	env := map[string]string{"JETRUN_JOB_ID": "p1", "JETRUN_ATTEMPT": "2", "JETRUN_KIND": "smoke", "NATS_URL": srv.ClientURL()}
 	p := progress.FromEnv(func(k string) string { return env[k] }, zerolog.Nop())
 	if p == nil {
 		t.Fatal("no publisher")
@@ -55,31 +56,41 @@ func TestPublishesRunningThenProgress(t *testing.T) {
 		p.Report(ctx, messages.Progress{Done: int64(i), Total: 2, Unit: "steps"})
 	}
 	p.Close()
-	// A retry of the whole attempt's publishes is deduplicated.
-	p = progress.FromEnv(func(k string) string { return env[k] }, zerolog.Nop())
-	p.Report(ctx, messages.Progress{Done: 1, Total: 2})
-	p.Close()
-
-	info, _ := s.Info(ctx)
-	if info.State.Msgs != 3 {
-		t.Fatalf("stream holds %d events, want 3 (running, progress 1, progress 2)", info.State.Msgs)
-	}
 	want := []struct {
-		typ      messages.EventType
-		seq, sub uint64
-	}{{messages.EventRunning, 7, 0}, {messages.EventProgress, 7, 1}, {messages.EventProgress, 7, 2}}
+		subject string
+		sub     uint64
+	}{{names.WorkerSubject("p1", 2, "running"), 0}, {names.WorkerSubject("p1", 2, "progress"), 1}, {names.WorkerSubject("p1", 2, "progress"), 2}}
 	for i, w := range want {
-		m, err := s.GetMsg(ctx, uint64(i+1))
+		m, err := sub.NextMsg(2 * time.Second)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("report %d: %v", i, err)
 		}
-		var ev messages.Event
-		json.Unmarshal(m.Data, &ev)
-		if ev.Type != w.typ || ev.Seq != w.seq || ev.Sub != w.sub || ev.Attempt != 2 || m.Header.Get("Nats-Msg-Id") != ev.MsgID() {
-			t.Errorf("event %d = %+v (msg id %q), want %v seq %d.%d", i, ev, m.Header.Get("Nats-Msg-Id"), w.typ, w.seq, w.sub)
+		r, err := messages.DecodeWorkerReport(m.Data)
+		if err != nil || m.Subject != w.subject || r.Sub != w.sub || (w.sub > 0 && (r.Progress == nil || r.Progress.Done != int64(w.sub))) {
+			t.Errorf("report %d on %s = %+v (%v), want %s sub %d", i, m.Subject, r, err, w.subject, w.sub)
 		}
-		if time.Since(ev.Time) > time.Minute {
-			t.Errorf("event time %v", ev.Time)
+	}
+	if m, err := events.NextMsg(100 * time.Millisecond); err == nil {
+		t.Errorf("the worker published an event itself, on %s", m.Subject)
+	}
+	if got := names.WorkerInbox("p1", 2); got != "jetrun.worker.p1.a2.inbox" {
+		t.Errorf("WorkerInbox = %q", got)
+	}
+}
+
+func TestDecodeWorkerReportBoundsText(t *testing.T) {
+	long := strings.Repeat("x", 5000)
+	data := `{"v":1,"sub":3,"progress":{"done":1,"unit":"files\nsucceeded","message":"` + long + `\u0000"}}`
+	r, err := messages.DecodeWorkerReport([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(r.Progress.Unit+r.Progress.Message, "\n\x00") || len(r.Progress.Message) > 1100 {
+		t.Errorf("report text not bounded: unit %q, message of %d bytes", r.Progress.Unit, len(r.Progress.Message))
+	}
+	for _, bad := range []string{`{"v":1,"progress":{"done":-1}}`, `{"v":2}`, `[]`, `{"v":1,"progress":{"rate":1e300}}`} {
+		if _, err := messages.DecodeWorkerReport([]byte(bad)); err == nil {
+			t.Errorf("DecodeWorkerReport(%s) accepted", bad)
 		}
 	}
 }

@@ -59,9 +59,15 @@ type Spec struct {
 	Env map[string]string
 	// Secrets are environment variables whose values are secret: each
 	// runtime delivers them through its secret mechanism and never logs them.
-	Secrets   map[string]string
-	Resources jobs.Resources
-	Labels    map[string]string
+	Secrets map[string]string
+	// AttemptSecrets names the Secrets minted for this attempt alone (the
+	// worker's NATS token: bound to the attempt's subjects, expiring with
+	// it). A runtime whose secrets must exist before the workload (AWS
+	// Batch: references to Secrets Manager or SSM) passes these as
+	// environment instead; the others treat them like every secret.
+	AttemptSecrets []string
+	Resources      jobs.Resources
+	Labels         map[string]string
 }
 
 // AllEnv returns Env and Secrets merged, for runtimes whose secret mechanism

@@ -229,11 +229,17 @@ func (r *Runtime) submitInput(spec runtimes.Spec) (*batch.SubmitJobInput, error)
 	// Secrets: declared by the job definition (Batch injects them), or
 	// a reference the worker resolves. Never a value.
 	refs := map[string]string{}
+	plain := map[string]bool{}
 	for k := range spec.Secrets {
 		switch {
 		case r.defSecrets[k]:
 		case r.cfg.SecretRefs[k] != "":
 			refs[k] = r.cfg.SecretRefs[k]
+		case slices.Contains(spec.AttemptSecrets, k):
+			// Minted for this attempt, it cannot be stored ahead: it goes
+			// as an override, visible to batch:DescribeJobs readers for
+			// the attempt's life (docs/security.md).
+			plain[k] = true
 		default:
 			return nil, fmt.Errorf("%w: secret %s has no reference: declare it in the job definition's secrets or map it to a Secrets Manager/SSM ARN in JETRUN_BATCH_SECRETS (values are never sent to Batch)",
 				runtimes.ErrInvalidSpec, k)
@@ -248,6 +254,9 @@ func (r *Runtime) submitInput(spec runtimes.Spec) (*batch.SubmitJobInput, error)
 			continue
 		}
 		env = append(env, types.KeyValuePair{Name: aws.String(k), Value: aws.String(spec.Env[k])})
+	}
+	for _, k := range slices.Sorted(maps.Keys(plain)) {
+		env = append(env, types.KeyValuePair{Name: aws.String(k), Value: aws.String(spec.Secrets[k])})
 	}
 	if len(refs) > 0 {
 		env = append(env, types.KeyValuePair{Name: aws.String(awssecrets.EnvRefs), Value: aws.String(awssecrets.FormatRefs(refs))})
