@@ -92,8 +92,9 @@
 //     WorkerSecrets), the named credentials resolved through
 //     Config.Credentials, the labels jetrun.io/job-id, jetrun.io/attempt and
 //     jetrun.io/kind, and JETRUN_JOB_ID, JETRUN_KIND, JETRUN_ATTEMPT,
-//     JETRUN_PREFIX, JETRUN_RUNTIME and JETRUN_EVENT_SEQ (the seq of the
-//     attempt's "running" event, see below). A spec that cannot be built
+//     JETRUN_PREFIX and JETRUN_RUNTIME; with Config.WorkerAuth the
+//     worker's NATS identity is a token of its own (NATS_TOKEN) instead of
+//     the dispatcher's. A spec that cannot be built
 //     (an unknown credential) or that the runtime refuses with
 //     runtimes.ErrInvalidSpec is a permanent failure; any other Start error
 //     is a failed attempt. After a failed Start the dispatcher calls Stop
@@ -196,21 +197,21 @@
 // stops the dispatcher.
 //
 // The "running" event. Its seq is the one right after the attempt's
-// "started" event; the dispatcher hands that number to the worker as
-// JETRUN_EVENT_SEQ. A worker that reaches NATS publishes "running" itself
-// as soon as it connects, before any progress (package progress), and the
-// dispatcher publishes it when the runtime reports the workload running
-// (or, at the latest, when the attempt ends). Both use the same
-// Nats-Msg-Id "<job_id>:<seq>", so the events stream keeps whichever
-// arrives first and drops the other. The worker's progress events carry
-// the same seq and a sub counter from 1. In the stream, and so for every
+// "started" event. The dispatcher publishes it when the runtime reports the
+// workload running (or, at the latest, when the attempt ends). A worker
+// never publishes events: it reports on its attempt's worker subject
+// (package progress), and the owner relays (relay.go). A worker's
+// "running" report only makes the owner ask the runtime sooner; its
+// progress reports become "progress" events with the running event's seq
+// and the report's sub counter from 1, published by the owner from its own
+// record, rate-limited and bounded. In the stream, and so for every
 // JetStream consumer, a job's events are therefore stored in order: stream
-// order agrees with (seq, sub). The deduplication is the stream's, not core
-// NATS delivery's: a core subscriber (a plain "nats sub") receives every
-// publish, so it may see "running" twice, and any event a new owner
-// re-published after a take-over. Read events through a JetStream consumer
-// (an ordered consumer, "nats sub --new" or "--all", "nats stream view"),
-// or treat Nats-Msg-Id as an event's identity.
+// order agrees with (seq, sub). The deduplication is the stream's, not
+// core NATS delivery's: a core subscriber (a plain "nats sub") receives
+// every publish, so it may see an event a new owner re-published after a
+// take-over twice. Read events through a JetStream consumer (an ordered
+// consumer, "nats sub --new" or "--all", "nats stream view"), or treat
+// Nats-Msg-Id as an event's identity.
 //
 // # Cancellation
 //

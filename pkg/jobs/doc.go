@@ -99,15 +99,17 @@
 //	JETRUN_KIND       the kind
 //	JETRUN_ATTEMPT    the attempt, from 1
 //	JETRUN_PREFIX     the subject prefix
-//	JETRUN_EVENT_SEQ  the seq of the attempt's "running" event (see package dispatch)
 //	JETRUN_RUNTIME    the runtime's name
 //
 // and the NATS connection variables of natsconn.Options.WorkerEnv
 // (NATS_URL, and NATS_PASSWORD, NATS_CREDS_DATA, ... as secrets). NATS_URL
 // is the dispatcher's own unless cmd/dispatcher's --worker-nats-url
-// (JETRUN_WORKER_NATS_URL) names another address for workers. A worker
-// that reaches NATS publishes its attempt's "running" event under
-// JETRUN_EVENT_SEQ, then its progress events (package progress).
+// (JETRUN_WORKER_NATS_URL) names another address for workers. With narrow
+// worker identities (package natsauth, on with dispatcher --dev) the
+// worker gets a token of its own (NATS_TOKEN) instead of the dispatcher's
+// credentials. A worker that reaches NATS reports its progress on its
+// attempt's worker subject; the dispatcher publishes the events (package
+// progress).
 //
 // # Adding a job kind
 //

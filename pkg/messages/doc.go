@@ -53,26 +53,24 @@
 // starts late (even after a one-second job ended) reads the history with an
 // ordered consumer delivering all messages of JobEvents(id).
 //
-// Ordering. Lifecycle events are published by dispatchers (normally the
-// job's owner), numbered by a per-job Seq kept in the job record. An
-// attempt's "running" event is published both by the worker, as soon as it
-// connects, and by the dispatcher, under the same Seq (the worker gets it as
-// JETRUN_EVENT_SEQ); the stream keeps whichever arrives first. Progress
-// events are published by the worker after its "running"; they carry the
-// Seq of their attempt's "running" event and their own Sub counter from 1.
-// (Seq, Sub) orders a job's history totally, and the events stream stores
-// a job's events in that order, so a JetStream consumer receives them in
-// order.
+// Ordering. Every event is published by a dispatcher (normally the job's
+// owner), numbered by a per-job Seq kept in the job record; a worker never
+// publishes events. A worker reports on its attempt's worker subject
+// (Names.WorkerSubject, a WorkerReport); the owner relays each progress
+// report as a "progress" event carrying the Seq of the attempt's "running"
+// event and the report's Sub counter from 1. (Seq, Sub) orders a job's
+// history totally, and the events stream stores a job's events in that
+// order, so a JetStream consumer receives them in order.
 //
 // Deduplication. Each event is published with header Nats-Msg-Id equal to
-// Event.MsgID: "<job_id>:<seq>" or "<job_id>:<seq>.<sub>". The worker's and
-// the dispatcher's "running" share one id, and a dispatcher that adopts a
-// job after a crash and re-emits an event it cannot prove was published
-// produces the same id: JetStream drops the copy if it arrives inside the
-// events stream's duplicate window. The stream deduplicates, core NATS
-// delivery does not: a plain core subscription receives every publish, so
-// it may see "running", or a re-emitted event, twice. Read events through
-// a JetStream consumer, or treat Nats-Msg-Id as an event's identity.
+// Event.MsgID: "<job_id>:<seq>" or "<job_id>:<seq>.<sub>". A dispatcher
+// that adopts a job after a crash and re-emits an event it cannot prove
+// was published produces the same id: JetStream drops the copy if it
+// arrives inside the events stream's duplicate window. The stream
+// deduplicates, core NATS delivery does not: a plain core subscription
+// receives every publish, so after a take-over it may see a re-emitted
+// event twice. Read events through a JetStream consumer, or treat
+// Nats-Msg-Id as an event's identity.
 //
 // Terminal events. EventType.Terminal reports the four types that end a
 // job: rejected, succeeded, cancelled and dead. Exactly one terminal event
