@@ -3,13 +3,16 @@ package source
 import (
 	"archive/tar"
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -388,6 +391,9 @@ func (c *archCountingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (w *archWalker) zip(ctx context.Context, ra io.ReaderAt, size int64) error {
+	if err := w.zipCheckDirectory(ra, size); err != nil {
+		return err
+	}
 	cra := &archCountingReaderAt{r: ra}
 	zr, err := zip.NewReader(cra, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
@@ -443,6 +449,152 @@ func (w *archWalker) zip(ctx context.Context, ra io.ReaderAt, size int64) error 
 		}
 		if err := w.fn(File{Path: name, Data: data, Skip: skip}); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// Bounds of the central directory, checked before archive/zip reads it.
+//
+// zip.NewReader holds the whole central directory in memory (a *zip.File,
+// its name, extra field and comment per record) before the walk can count
+// the entries, so a zip of millions of tiny records would cost hundreds of
+// megabytes before MaxEntries refuses it. Worse, archive/zip does not
+// trust the end record's counts: it reads records from the directory's
+// start until one is not a record and compares their number with the
+// declared one only modulo 65536. So zipCheckDirectory reads the end
+// record (and the zip64 one) itself, refuses declared counts over the
+// limits, then counts the records as archive/zip will read them, in
+// constant memory.
+//
+// A record is 46 bytes plus its name, extra field and comment (up to 64
+// KiB each). Real records take about 100 bytes (a name, a timestamp and
+// unix ids in the extra field), and names over MaxPathLen are refused
+// anyway, so archZipDirBytesPerEntry (1 KiB) per entry of MaxEntries, on
+// average, plus archZipDirSlack (room for a few long names under a small
+// cap), admits every real archive and bounds the directory to 100 MiB
+// under DefaultLimits. The 46 + 3 × 65535 bytes a record may take would
+// allow 19 GiB.
+const (
+	archZipDirBytesPerEntry = 1 << 10
+	archZipDirSlack         = 64 << 10
+)
+
+// archZipEnd is what the end of central directory record (or its zip64
+// version) declares.
+type archZipEnd struct {
+	records  uint64 // entries in the central directory
+	dirSize  uint64 // bytes of the central directory
+	dirStart []int64
+}
+
+// archReadZipEnd finds and reads the end record as archive/zip does (the
+// last signature whose comment fits, in the last 1 KiB, else the last 65
+// KiB; the zip64 locator and record when a field is saturated). ok is
+// false when there is none or it is malformed: archive/zip then refuses
+// the file on its own, without reading a directory.
+func archReadZipEnd(ra io.ReaderAt, size int64) (end archZipEnd, ok bool) {
+	const eocdLen, locLen, eocd64Len = 22, 20, 56
+	var buf []byte
+	var endOff int64 = -1
+	for _, n := range []int64{1024, 65 * 1024} {
+		n = min(n, size)
+		buf = make([]byte, n)
+		if _, err := ra.ReadAt(buf, size-n); err != nil && err != io.EOF {
+			return end, false
+		}
+		for i := len(buf) - eocdLen; i >= 0; i-- {
+			if string(buf[i:i+4]) == "PK\x05\x06" {
+				if i+eocdLen+int(binary.LittleEndian.Uint16(buf[i+20:])) <= len(buf) {
+					endOff, buf = size-n+int64(i), buf[i:]
+				}
+				break // archive/zip takes the last signature, or none
+			}
+		}
+		if endOff >= 0 || n == size {
+			break
+		}
+	}
+	if endOff < 0 {
+		return end, false
+	}
+	le := binary.LittleEndian
+	end.records = uint64(le.Uint16(buf[10:]))
+	end.dirSize = uint64(le.Uint32(buf[12:]))
+	dirOff := uint64(le.Uint32(buf[16:]))
+	if end.records == 0xffff || end.dirSize == 0xffff || dirOff == 0xffffffff {
+		// zip64: a locator just before the end record points at the
+		// zip64 end record, which holds the real values.
+		loc := make([]byte, locLen)
+		if endOff >= locLen {
+			if _, err := ra.ReadAt(loc, endOff-locLen); err == nil &&
+				string(loc[:4]) == "PK\x06\x07" && le.Uint32(loc[4:]) == 0 && le.Uint32(loc[16:]) == 1 {
+				p := int64(le.Uint64(loc[8:]))
+				rec := make([]byte, eocd64Len)
+				if p < 0 || p > size-eocd64Len {
+					return end, false
+				}
+				if _, err := ra.ReadAt(rec, p); err != nil || string(rec[:4]) != "PK\x06\x06" {
+					return end, false
+				}
+				end.records, end.dirSize, dirOff = le.Uint64(rec[32:]), le.Uint64(rec[40:]), le.Uint64(rec[48:])
+				endOff = p
+			}
+		}
+	}
+	if end.dirSize > math.MaxInt64 || dirOff > math.MaxInt64 {
+		return end, false
+	}
+	// archive/zip starts the directory at base + offset, where base is
+	// what precedes the archive (a self-extractor's stub), unless a
+	// record is found at the offset itself: count from both.
+	base := endOff - int64(end.dirSize) - int64(dirOff)
+	end.dirStart = []int64{base + int64(dirOff)}
+	if base > 0 {
+		end.dirStart = append(end.dirStart, int64(dirOff))
+	}
+	return end, true
+}
+
+// zipCheckDirectory refuses, with ErrArchiveLimit, a zip whose central
+// directory declares or holds more than MaxEntries records, or more bytes
+// than the bound above, before archive/zip reads it.
+func (w *archWalker) zipCheckDirectory(ra io.ReaderAt, size int64) error {
+	end, ok := archReadZipEnd(ra, size)
+	if !ok {
+		return nil
+	}
+	maxEntries := w.lim.MaxEntries
+	maxDir := int64(maxEntries)*archZipDirBytesPerEntry + archZipDirSlack
+	if end.records > uint64(maxEntries) {
+		return w.limitf("MaxEntries %d: the end of central directory declares %d entries", maxEntries, end.records)
+	}
+	if end.dirSize > uint64(maxDir) {
+		return w.limitf("MaxEntries %d: the end of central directory declares a central directory of %d bytes, more than %d", maxEntries, end.dirSize, maxDir)
+	}
+	for _, start := range end.dirStart {
+		if start < 0 || start >= size {
+			continue
+		}
+		br := bufio.NewReader(io.NewSectionReader(ra, start, size-start))
+		var hdr [46]byte
+		var records, dirBytes int64
+		for {
+			if _, err := io.ReadFull(br, hdr[:]); err != nil || string(hdr[:4]) != "PK\x01\x02" {
+				break // where archive/zip stops too
+			}
+			n := int(binary.LittleEndian.Uint16(hdr[28:])) + int(binary.LittleEndian.Uint16(hdr[30:])) + int(binary.LittleEndian.Uint16(hdr[32:]))
+			if _, err := br.Discard(n); err != nil {
+				break
+			}
+			records++
+			dirBytes += int64(len(hdr) + n)
+			switch {
+			case records > int64(maxEntries):
+				return w.limitf("MaxEntries %d: the central directory holds more than %d records (its end record declares %d)", maxEntries, maxEntries, end.records)
+			case dirBytes > maxDir:
+				return w.limitf("MaxEntries %d: the central directory holds more than %d bytes", maxEntries, maxDir)
+			}
 		}
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -647,5 +648,159 @@ func TestArchiveOverlappingZip(t *testing.T) {
 	}
 	if len(files) == 0 {
 		t.Fatal("the first entry should pass: the overlap is what trips the limit")
+	}
+}
+
+// archZipEOCD returns the offset of the end of central directory record
+// of the zip b.
+func archZipEOCD(t *testing.T, b []byte) int {
+	t.Helper()
+	i := bytes.LastIndex(b, []byte("PK\x05\x06"))
+	if i < 0 {
+		t.Fatal("no end of central directory record")
+	}
+	return i
+}
+
+// archZipWithZip64End rewrites the zip b (without a zip64 end) into one
+// whose end record defers to a zip64 end record declaring records entries.
+func archZipWithZip64End(t *testing.T, b []byte, records uint64) []byte {
+	t.Helper()
+	le := binary.LittleEndian
+	e := archZipEOCD(t, b)
+	dirSize, dirOff := le.Uint32(b[e+12:]), le.Uint32(b[e+16:])
+	out := slices.Clone(b[:e])
+	rec := len(out)
+	out = le.AppendUint32(out, 0x06064b50)
+	out = le.AppendUint64(out, 44) // size of the rest of the record
+	out = le.AppendUint16(out, 45)
+	out = le.AppendUint16(out, 45)
+	out = le.AppendUint32(out, 0) // this disk
+	out = le.AppendUint32(out, 0) // disk of the directory
+	out = le.AppendUint64(out, records)
+	out = le.AppendUint64(out, records)
+	out = le.AppendUint64(out, uint64(dirSize))
+	out = le.AppendUint64(out, uint64(dirOff))
+	out = le.AppendUint32(out, 0x07064b50) // locator
+	out = le.AppendUint32(out, 0)
+	out = le.AppendUint64(out, uint64(rec))
+	out = le.AppendUint32(out, 1)
+	out = le.AppendUint32(out, 0x06054b50)
+	out = le.AppendUint32(out, 0)
+	out = le.AppendUint16(out, 0xffff)
+	out = le.AppendUint16(out, 0xffff)
+	out = le.AppendUint32(out, 0xffffffff)
+	out = le.AppendUint32(out, 0xffffffff)
+	out = le.AppendUint16(out, 0)
+	return out
+}
+
+// archZipStored returns a zip of n empty stored entries.
+func archZipStored(t *testing.T, n int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for i := range n {
+		if _, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("f%06d", i), Method: zip.Store}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestArchiveZipDirectoryBound: a zip whose central directory declares or
+// holds more entries (or bytes) than the limits allow is refused from its
+// end record and a constant-memory count of its records, before
+// archive/zip loads the directory.
+func TestArchiveZipDirectoryBound(t *testing.T) {
+	le := binary.LittleEndian
+	small := archBuild(t, KindZip, archReg("a", "a"), archReg("b", "b"), archReg("c", "c"))
+	patch := func(b []byte, f func(eocd []byte)) []byte {
+		b = slices.Clone(b)
+		f(b[archZipEOCD(t, b):])
+		return b
+	}
+	// More than 65536 records, declared as 65537 mod 65536 = 1, in a
+	// directory declared as 100 bytes: archive/zip accepts it, and would
+	// load all of them.
+	wrapped := archZipStored(t, 65537)
+	{
+		e := archZipEOCD(t, wrapped)
+		rec := int(le.Uint64(wrapped[e-20+8:])) // the zip64 locator points at the zip64 record
+		le.PutUint64(wrapped[rec+24:], 1)
+		le.PutUint64(wrapped[rec+32:], 1)
+		le.PutUint64(wrapped[rec+40:], 100)
+		zr, err := zip.NewReader(bytes.NewReader(wrapped), int64(len(wrapped)))
+		if err != nil || len(zr.File) != 65537 {
+			t.Fatalf("archive/zip on the wrapped count: %v", err)
+		}
+	}
+	withComments := func() []byte {
+		// 5 records of 40 KiB each (comment), declared as a tiny directory.
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for i := range 5 {
+			h := &zip.FileHeader{Name: fmt.Sprint("f", i), Method: zip.Store, Comment: strings.Repeat("c", 40<<10)}
+			if _, err := zw.CreateHeader(h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}()
+	tests := []struct {
+		name    string
+		data    []byte
+		lim     Limits
+		errText string // "" = the walk succeeds
+	}{
+		{name: "declared count", lim: Limits{MaxEntries: 10},
+			data:    patch(small, func(e []byte) { le.PutUint16(e[8:], 1000); le.PutUint16(e[10:], 1000) }),
+			errText: "MaxEntries 10: the end of central directory declares 1000 entries"},
+		{name: "zip64 declared count", data: archZipWithZip64End(t, small, 5_000_000),
+			errText: "MaxEntries 100000: the end of central directory declares 5000000 entries"},
+		{name: "declared directory size", lim: Limits{MaxEntries: 10},
+			data:    patch(small, func(e []byte) { le.PutUint32(e[12:], 1<<30) }),
+			errText: fmt.Sprintf("declares a central directory of %d bytes, more than %d", 1<<30, 10<<10+64<<10)},
+		{name: "count wrapped modulo 65536", data: wrapped, lim: Limits{MaxEntries: 10},
+			errText: "MaxEntries 10: the central directory holds more than 10 records (its end record declares 1)"},
+		{name: "directory size that lies", lim: Limits{MaxEntries: 10},
+			data:    patch(withComments, func(e []byte) { le.PutUint32(e[12:], 100) }),
+			errText: fmt.Sprintf("MaxEntries 10: the central directory holds more than %d bytes", 10<<10+64<<10)},
+		{name: "at the limits", data: small, lim: Limits{MaxEntries: 3}},
+		{name: "zip64 end within the limits", data: archZipWithZip64End(t, small, 3), lim: Limits{MaxEntries: 3}},
+		{name: "after a prefix", data: append(bytes.Repeat([]byte("#!/bin/sh\n"), 100), small...), lim: Limits{MaxEntries: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ra := &archCountingReaderAt{r: bytes.NewReader(tt.data)}
+			var files []File
+			err := archWalk(context.Background(), ra, int64(len(tt.data)), KindZip, tt.lim.withDefaults(), "test.zip", func(f File) error {
+				files = append(files, f)
+				return nil
+			})
+			if tt.errText == "" {
+				if err != nil || len(files) != 3 {
+					t.Fatalf("walk: %d files, %v; want 3 files", len(files), err)
+				}
+				return
+			}
+			t.Logf("err: %v", err)
+			if !errors.Is(err, ErrArchiveLimit) || !strings.Contains(err.Error(), tt.errText) {
+				t.Fatalf("err = %v, want ErrArchiveLimit with %q", err, tt.errText)
+			}
+			if len(files) > 0 {
+				t.Fatalf("yielded %d files before refusing", len(files))
+			}
+			// The end record and a few records, not the directory.
+			if ra.n > 200<<10 {
+				t.Errorf("read %d bytes of a %d-byte archive before refusing it", ra.n, len(tt.data))
+			}
+		})
 	}
 }

@@ -1,8 +1,12 @@
 package source
 
 import (
+	"bufio"
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/sha1"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -87,14 +91,19 @@ type GitOptions struct {
 	// Token is set.
 	Username, Token string
 	// MaxFileSize is the largest file Walk reads; bigger ones are yielded
-	// with Skip = SkipTooLarge. Default DefaultGitMaxFileSize.
+	// with Skip = SkipTooLarge. CloneGit drops their blobs from the
+	// fetched pack before go-git indexes it (go-git would hold each one
+	// in memory whole): they are streamed through once, to find where
+	// the next object starts, and never stored nor held in memory.
+	// Default DefaultGitMaxFileSize.
 	MaxFileSize int64
 	// MaxFiles bounds the entries Walk yields (skipped ones included).
 	// Default DefaultGitMaxFiles.
 	MaxFiles int
-	// MaxBytes bounds the checkout: the pack downloaded, every object in
-	// it once inflated, and the total of the file contents Walk yields.
-	// Default DefaultGitMaxBytes.
+	// MaxBytes bounds the checkout: the pack downloaded, the bytes all
+	// its objects inflate to together (blobs over MaxFileSize included),
+	// any one object other than a blob, and the total of the file contents
+	// Walk yields. Default DefaultGitMaxBytes.
 	MaxBytes int64
 	// Depth is the number of commits fetched; default 1 (the commit
 	// itself). A larger depth only costs more. File URLs (go-git's
@@ -115,6 +124,10 @@ type Git struct {
 	maxFileSize int64
 	maxFiles    int
 	maxBytes    int64
+	// dropped counts the blobs over maxFileSize that CloneGit left out
+	// of the object store: when it is not 0, Walk takes a missing blob
+	// for one of them.
+	dropped int
 }
 
 var _ Source = (*Git)(nil)
@@ -220,6 +233,7 @@ type gitClone struct {
 	limitHit atomic.Bool // a response body went over its bound
 	received int64
 	st       *filesystem.Storage
+	dropped  int // blobs left out of the stored packs (see gitCheckPack)
 }
 
 func (c *gitClone) run(ctx context.Context) (g *Git, err error) {
@@ -286,6 +300,7 @@ func (c *gitClone) run(ctx context.Context) (g *Git, err error) {
 		maxFileSize: c.opts.MaxFileSize,
 		maxFiles:    c.opts.MaxFiles,
 		maxBytes:    c.opts.MaxBytes,
+		dropped:     c.dropped,
 	}, nil
 }
 
@@ -386,15 +401,25 @@ func (c *gitClone) fetch(ctx context.Context, sess transport.UploadPackSession, 
 
 	// The pack goes to a temporary file first so that its objects can be
 	// checked against the limits before go-git inflates them (go-git
-	// holds each object in memory while indexing).
-	tmp, err := os.CreateTemp(c.opts.Dir, "incoming-*.pack")
+	// holds each object in memory, whole, while indexing).
+	var temps []*os.File
+	defer func() {
+		for _, f := range temps {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+		}
+	}()
+	tempPack := func() (*os.File, error) {
+		f, err := os.CreateTemp(c.opts.Dir, "incoming-*.pack")
+		if err == nil {
+			temps = append(temps, f)
+		}
+		return f, err
+	}
+	tmp, err := tempPack()
 	if err != nil {
 		return err
 	}
-	defer func() {
-		_ = tmp.Close()
-		_ = os.Remove(tmp.Name())
-	}()
 	if err := c.download(ctx, tmp, r); err != nil {
 		return err
 	}
@@ -402,14 +427,30 @@ func (c *gitClone) fetch(ctx context.Context, sess transport.UploadPackSession, 
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	maxObjects := uint32(min(int64(8*c.opts.MaxFiles+4096), 1<<31))
-	if err := gitCheckPack(ctx, tmp, c.opts.MaxBytes, maxObjects); err != nil {
+	pack, err := gitCheckPack(ctx, tmp, gitPackLimits{
+		maxBlob:    c.opts.MaxFileSize,
+		maxObject:  c.opts.MaxBytes,
+		maxTotal:   c.opts.MaxBytes,
+		maxObjects: uint32(min(int64(8*c.opts.MaxFiles+4096), 1<<31)),
+	})
+	if err != nil {
 		return err
 	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+	stored := tmp
+	if pack.dropped > 0 {
+		// Store the pack without the blobs too large to be read.
+		if stored, err = tempPack(); err != nil {
+			return err
+		}
+		if err := gitWritePack(stored, tmp, pack.entries); err != nil {
+			return fmt.Errorf("filter pack: %w", err)
+		}
+		c.dropped += pack.dropped
+	}
+	if _, err := stored.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	if err := packfile.UpdateObjectStorage(c.st, tmp); err != nil {
+	if err := packfile.UpdateObjectStorage(c.st, stored); err != nil {
 		return fmt.Errorf("store pack: %w", err)
 	}
 	if len(resp.Shallows) > 0 {
@@ -635,54 +676,228 @@ func (b *gitLimitedBody) Read(p []byte) (int, error) {
 
 func (b *gitLimitedBody) Close() error { return b.rc.Close() }
 
-// gitCheckPack reads the pack in f and refuses it if it holds more than
-// maxObjects objects or an object that inflates to more than maxObject
-// bytes (for a delta: the object it produces). It stops at the first
-// offending header, before inflating that object.
-func gitCheckPack(ctx context.Context, f *os.File, maxObject int64, maxObjects uint32) error {
+// gitPackLimits bound a pack before go-git indexes it.
+type gitPackLimits struct {
+	maxBlob    int64  // a larger blob is dropped from the pack (MaxFileSize)
+	maxObject  int64  // a larger object of another type is refused (MaxBytes)
+	maxTotal   int64  // the bytes the whole pack inflates to (MaxBytes)
+	maxObjects uint32 // objects in the pack
+}
+
+// gitPack is what gitCheckPack learned of a pack.
+type gitPack struct {
+	entries []gitPackEntry // in pack order
+	dropped int            // entries with drop set
+}
+
+// gitPackEntry is one object of a pack.
+type gitPackEntry struct {
+	off, end int64               // its bytes in the pack: [off, end)
+	base     int                 // an OFS delta's base entry, else -1
+	typ      plumbing.ObjectType // a delta's is its base's; 0 when unknown
+	drop     bool                // a blob over maxBlob, or a delta of one
+}
+
+// gitCheckPack reads the pack in f, inflating each object as it streams
+// by (nothing is held in memory), and refuses it past maxObjects objects,
+// maxTotal bytes inflated in all, or a non-blob object (for a delta: the
+// object it produces) over maxObject. It stops at the first offending
+// header (for a delta: the header of its data), before inflating the rest
+// of that object.
+//
+// It marks for dropping the blobs over maxBlob (their size is in their
+// header) and the deltas of a dropped blob: go-git's indexer would inflate
+// each of them into memory whole, and Walk would not read them. A delta's
+// type is its base's, found by offset (OFS delta) or by hash (REF delta,
+// whose base's hash is computed as it streams by); a delta over maxBlob
+// whose type is unknown (a REF delta on a delta) is refused, since it
+// could be a blob.
+func gitCheckPack(ctx context.Context, f *os.File, lim gitPackLimits) (*gitPack, error) {
 	s := packfile.NewScanner(f)
 	_, count, err := s.Header()
 	if err != nil {
-		return fmt.Errorf("pack header: %w", err)
+		return nil, fmt.Errorf("pack header: %w", err)
 	}
-	if count > maxObjects {
-		return fmt.Errorf("%w: pack has %d objects (limit %d)", ErrRemoteTooLarge, count, maxObjects)
+	if count > lim.maxObjects {
+		return nil, fmt.Errorf("%w: pack has %d objects (limit %d)", ErrRemoteTooLarge, count, lim.maxObjects)
 	}
+	p := &gitPack{entries: make([]gitPackEntry, 0, min(count, 1<<16))}
+	byHash := make(map[plumbing.Hash]int)
+	var total int64
 	for i := uint32(0); i < count; i++ {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		oh, err := s.NextObjectHeader()
 		if err != nil {
-			return fmt.Errorf("pack object %d: %w", i, err)
+			return nil, fmt.Errorf("pack object %d: %w", i, err)
 		}
-		if oh.Length > maxObject {
-			return fmt.Errorf("%w: pack object of %d bytes (limit %d)", ErrRemoteTooLarge, oh.Length, maxObject)
+		if n := len(p.entries); n > 0 {
+			p.entries[n-1].end = oh.Offset
 		}
-		var w io.Writer = io.Discard
-		var dw *gitDeltaSize
-		if oh.Type == plumbing.OFSDeltaObject || oh.Type == plumbing.REFDeltaObject {
-			dw = &gitDeltaSize{max: maxObject}
+		e := gitPackEntry{off: oh.Offset, base: -1, typ: oh.Type}
+		delta := oh.Type == plumbing.OFSDeltaObject || oh.Type == plumbing.REFDeltaObject
+		switch oh.Type {
+		case plumbing.OFSDeltaObject:
+			j, ok := slices.BinarySearchFunc(p.entries, oh.OffsetReference, func(e gitPackEntry, off int64) int { return cmp.Compare(e.off, off) })
+			if !ok {
+				return nil, fmt.Errorf("pack object %d: no object at its delta base's offset %d", i, oh.OffsetReference)
+			}
+			e.base, e.typ, e.drop = j, p.entries[j].typ, p.entries[j].drop
+		case plumbing.REFDeltaObject:
+			e.typ = 0
+			if j, ok := byHash[oh.Reference]; ok {
+				e.typ, e.drop = p.entries[j].typ, p.entries[j].drop
+			}
+		}
+		// oh.Length is what the object (for a delta: its delta data)
+		// inflates to, here and in go-git's indexer.
+		if total += oh.Length; total > lim.maxTotal {
+			return nil, fmt.Errorf("%w: pack inflating to more than %d bytes", ErrRemoteTooLarge, lim.maxTotal)
+		}
+		switch {
+		case delta:
+		case e.typ == plumbing.BlobObject && oh.Length > lim.maxBlob:
+			e.drop = true
+		case oh.Length > lim.maxObject:
+			return nil, fmt.Errorf("%w: pack object of %d bytes (limit %d)", ErrRemoteTooLarge, oh.Length, lim.maxObject)
+		}
+		var w io.Writer
+		var hasher plumbing.Hasher
+		dw := &gitDeltaSize{max: lim.maxObject}
+		if delta && e.typ == 0 {
+			dw.max = min(lim.maxObject, lim.maxBlob) // it could be a blob
+		}
+		if delta {
 			w = dw
+		} else {
+			hasher = plumbing.NewHasher(oh.Type, oh.Length)
+			w = hasher
 		}
 		if _, _, err := s.NextObject(w); err != nil {
 			if errors.Is(err, ErrRemoteTooLarge) {
-				return err
+				return nil, err
 			}
-			return fmt.Errorf("pack object %d: %w", i, err)
+			return nil, fmt.Errorf("pack object %d: %w", i, err)
+		}
+		if !delta {
+			byHash[hasher.Sum()] = len(p.entries)
+		}
+		if delta && e.typ == plumbing.BlobObject && dw.target > uint64(lim.maxBlob) {
+			e.drop = true
+		}
+		if e.drop {
+			p.dropped++
+		}
+		p.entries = append(p.entries, e)
+	}
+	if _, err := s.Checksum(); err != nil {
+		return nil, fmt.Errorf("pack checksum: %w", err)
+	}
+	if n := len(p.entries); n > 0 {
+		// The scanner is just past the 20-byte checksum.
+		pos, err := s.SeekFromStart(0)
+		if err != nil {
+			return nil, err
+		}
+		p.entries[n-1].end = pos - 20
+	}
+	return p, nil
+}
+
+// gitWritePack writes the pack in src to dst without its dropped entries:
+// a new object count, each kept entry's bytes as they are but for an OFS
+// delta's distance to its base (entries dropped between them shorten it;
+// a dropped base drops its deltas, so the base is there), and a new
+// checksum.
+func gitWritePack(dst io.Writer, src io.ReaderAt, entries []gitPackEntry) error {
+	sum := sha1.New()
+	w := bufio.NewWriter(io.MultiWriter(dst, sum))
+	kept := 0
+	for _, e := range entries {
+		if !e.drop {
+			kept++
 		}
 	}
-	return nil
+	w.WriteString("PACK")
+	_ = binary.Write(w, binary.BigEndian, [2]uint32{packfile.VersionSupported, uint32(kept)})
+	at := make([]int64, len(entries)) // the kept entries' new offsets
+	pos := int64(12)
+	for i, e := range entries {
+		if e.drop {
+			continue
+		}
+		at[i] = pos
+		r := bufio.NewReader(io.NewSectionReader(src, e.off, e.end-e.off))
+		if e.base >= 0 {
+			// Type and size (as they are), then the distance to the
+			// base, re-encoded.
+			head, err := gitReadVarint(r)
+			if err != nil {
+				return err
+			}
+			if _, err := gitReadVarint(r); err != nil {
+				return err
+			}
+			ofs := gitOfsDelta(pos - at[e.base])
+			w.Write(head)
+			w.Write(ofs)
+			pos += int64(len(head) + len(ofs))
+		}
+		n, err := io.Copy(w, r)
+		if err != nil {
+			return err
+		}
+		pos += n
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	_, err := dst.Write(sum.Sum(nil))
+	return err
+}
+
+// gitReadVarint reads the bytes of one of a pack entry's varints (the
+// type and size, or an OFS delta's distance): up to a byte without the
+// high bit.
+func gitReadVarint(r io.ByteReader) ([]byte, error) {
+	var b []byte
+	for len(b) < 10 {
+		c, err := r.ReadByte()
+		if err != nil {
+			return nil, err
+		}
+		if b = append(b, c); c&0x80 == 0 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("malformed pack entry header")
+}
+
+// gitOfsDelta encodes an OFS delta's distance to its base as git does
+// (big-endian 7-bit groups, each but the last one less one).
+func gitOfsDelta(ofs int64) []byte {
+	var b [10]byte
+	i := len(b) - 1
+	b[i] = byte(ofs & 0x7f)
+	for ofs >>= 7; ofs > 0; ofs >>= 7 {
+		ofs--
+		i--
+		b[i] = 0x80 | byte(ofs&0x7f)
+	}
+	return b[i:]
 }
 
 // gitDeltaSize reads a delta's header (source size, target size, both
-// LEB128) and fails once the target size is known to exceed max.
+// LEB128) into target and fails once the target size is known to exceed
+// max.
 type gitDeltaSize struct {
-	max  int64
-	head []byte
-	done bool
+	max    int64
+	target uint64
+	head   []byte
+	done   bool
 }
 
 func (d *gitDeltaSize) Write(p []byte) (int, error) {
@@ -703,7 +918,7 @@ func (d *gitDeltaSize) Write(p []byte) (int, error) {
 		rest = rest[n:]
 		target = v
 	}
-	d.done = true
+	d.done, d.target = true, target
 	if target > uint64(d.max) {
 		return 0, fmt.Errorf("%w: pack delta producing %d bytes (limit %d)", ErrRemoteTooLarge, target, d.max)
 	}
@@ -840,6 +1055,11 @@ func (w *gitWalker) tree(ctx context.Context, h plumbing.Hash, dir string, depth
 
 func (w *gitWalker) blob(h plumbing.Hash, p string) error {
 	obj, err := w.g.st.EncodedObject(plumbing.BlobObject, h)
+	if errors.Is(err, plumbing.ErrObjectNotFound) && w.g.dropped > 0 {
+		// CloneGit left it out of the store: over MaxFileSize, or a
+		// delta of such a blob.
+		return w.yield(File{Path: p, Skip: SkipTooLarge})
+	}
 	if err != nil {
 		return fmt.Errorf("file %q: %w", p, err)
 	}

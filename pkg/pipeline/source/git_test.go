@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,8 +24,13 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+	"github.com/go-git/go-git/v5/storage/memory"
+	gitbinary "github.com/go-git/go-git/v5/utils/binary"
+
+	"github.com/jetrun/jetrun/internal/gittest"
 )
 
 // gitTestRepo is the fixture repository, served by git http-backend.
@@ -639,5 +645,197 @@ func TestGitWalkHostileTree(t *testing.T) {
 				t.Fatal("Walk accepted the entry")
 			}
 		})
+	}
+}
+
+// gitTestText returns about n bytes of text, distinct per seed.
+func gitTestText(n int, seed string) string {
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "%s: line %d of the text\n", seed, i)
+	}
+	return b.String()
+}
+
+// TestGitCloneDropsLargeBlobs: blobs over MaxFileSize (alone, or as a
+// delta of one) are left out of the stored pack, so go-git never inflates
+// them into memory, and Walk yields them as too large; a delta whose base
+// lies before a dropped blob still resolves.
+func TestGitCloneDropsLargeBlobs(t *testing.T) {
+	const huge = 32 << 20 // zeros: a pack of a few KiB
+	mid := gitTestText(40<<10, "mid")
+	files := map[string]string{
+		"a-mid.txt":   mid,
+		"b-huge.bin":  strings.Repeat("\x00", huge),
+		"c-mid2.txt":  mid + "changed\n", // git stores it as a delta of a-mid.txt, past b-huge.bin
+		"d-huge2.bin": strings.Repeat("\x00", huge) + "x",
+		"small.txt":   "hi\n",
+	}
+	repo := gittest.New(t, files)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	g := gitTestClone(t, GitOptions{URL: repo.URL, MaxFileSize: 64 << 10})
+	runtime.ReadMemStats(&after)
+
+	got, data := gitTestWalk(t, g)
+	want := []string{"a-mid.txt", "b-huge.bin [too-large]", "c-mid2.txt", "d-huge2.bin [too-large]", "small.txt"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Walk:\n got %q\nwant %q", got, want)
+	}
+	for _, p := range []string{"a-mid.txt", "c-mid2.txt", "small.txt"} {
+		if data[p] != files[p] {
+			t.Errorf("%s: %d bytes, want %d", p, len(data[p]), len(files[p]))
+		}
+	}
+	if g.dropped != 2 {
+		t.Errorf("dropped = %d, want 2", g.dropped)
+	}
+	for _, p := range []string{"b-huge.bin", "d-huge2.bin"} {
+		h := plumbing.ComputeHash(plumbing.BlobObject, []byte(files[p]))
+		if err := g.st.HasEncodedObject(h); !errors.Is(err, plumbing.ErrObjectNotFound) {
+			t.Errorf("%s (%s) is in the object store: %v", p, h, err)
+		}
+	}
+	t.Logf("CloneGit allocated %d KiB", (after.TotalAlloc-before.TotalAlloc)>>10)
+	// go-git would have held each huge blob whole (32 MiB) while indexing.
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Errorf("CloneGit allocated %d MiB for a repository of two %d MiB blobs", n>>20, huge>>20)
+	}
+}
+
+// TestGitFilterPack runs gitCheckPack and gitWritePack on packs with OFS
+// and REF deltas, and stores the result with go-git.
+func TestGitFilterPack(t *testing.T) {
+	big := gitTestText(300<<10, "big")
+	small := gitTestText(10<<10, "small")
+	contents := []string{big, big + "tail\n", small, small + "more\n", "tiny\n", gitTestText(20<<10, "other")}
+	dropped := map[int]bool{0: true, 1: true}
+	for _, refDeltas := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ref deltas %v", refDeltas), func(t *testing.T) {
+			src := memory.NewStorage()
+			var hashes []plumbing.Hash
+			for _, c := range contents {
+				o := src.NewEncodedObject()
+				o.SetType(plumbing.BlobObject)
+				w, _ := o.Writer()
+				_, _ = w.Write([]byte(c))
+				_ = w.Close()
+				h, err := src.SetEncodedObject(o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hashes = append(hashes, h)
+			}
+			var buf bytes.Buffer
+			if _, err := packfile.NewEncoder(&buf, src, refDeltas).Encode(hashes, 10); err != nil {
+				t.Fatal(err)
+			}
+			in := gitTestFile(t, buf.Bytes())
+			pack, err := gitCheckPack(context.Background(), in, gitPackLimits{maxBlob: 64 << 10, maxObject: 1 << 30, maxTotal: 1 << 30, maxObjects: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pack.dropped != 2 {
+				t.Fatalf("dropped %d entries, want 2: %+v", pack.dropped, pack.entries)
+			}
+			var out bytes.Buffer
+			if err := gitWritePack(&out, in, pack.entries); err != nil {
+				t.Fatal(err)
+			}
+			deltas := 0
+			s := packfile.NewScanner(bytes.NewReader(out.Bytes()))
+			_, n, err := s.Header()
+			for range n {
+				oh, err := s.NextObjectHeader()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if oh.Type.IsDelta() {
+					deltas++
+				}
+			}
+			if err != nil || n != uint32(len(contents)-2) || deltas == 0 {
+				t.Fatalf("written pack: %d objects (%d deltas), %v; want %d objects, some deltas", n, deltas, err, len(contents)-2)
+			}
+			dst := filesystem.NewStorage(osfs.New(t.TempDir()), cache.NewObjectLRUDefault())
+			t.Cleanup(func() { _ = dst.Close() })
+			if err := packfile.UpdateObjectStorage(dst, bytes.NewReader(out.Bytes())); err != nil {
+				t.Fatal(err)
+			}
+			for i, h := range hashes {
+				obj, err := dst.EncodedObject(plumbing.BlobObject, h)
+				if dropped[i] {
+					if !errors.Is(err, plumbing.ErrObjectNotFound) {
+						t.Errorf("object %d (%d bytes): %v, want it dropped", i, len(contents[i]), err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("object %d: %v", i, err)
+				}
+				r, _ := obj.Reader()
+				b, err := io.ReadAll(r)
+				if err != nil || string(b) != contents[i] {
+					t.Errorf("object %d: %d bytes, %v; want %d bytes", i, len(b), err, len(contents[i]))
+				}
+			}
+		})
+	}
+}
+
+// TestGitCheckPackUnknownDelta: a REF delta on a delta has no known type;
+// over the file size limit it could be a blob, and the pack is refused
+// from its delta header.
+func TestGitCheckPackUnknownDelta(t *testing.T) {
+	big := gitTestText(300<<10, "big")
+	src := memory.NewStorage()
+	var hashes []plumbing.Hash
+	for _, c := range []string{big + "12\n", big + "1\n", big} { // a chain: each a delta of the next larger
+		o := src.NewEncodedObject()
+		o.SetType(plumbing.BlobObject)
+		w, _ := o.Writer()
+		_, _ = w.Write([]byte(c))
+		_ = w.Close()
+		h, err := src.SetEncodedObject(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, h)
+	}
+	var buf bytes.Buffer
+	if _, err := packfile.NewEncoder(&buf, src, true).Encode(hashes, 10); err != nil {
+		t.Fatal(err)
+	}
+	lim := gitPackLimits{maxBlob: 64 << 10, maxObject: 1 << 30, maxTotal: 1 << 30, maxObjects: 100}
+	_, err := gitCheckPack(context.Background(), gitTestFile(t, buf.Bytes()), lim)
+	t.Logf("err: %v", err)
+	if !errors.Is(err, ErrRemoteTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("limit %d", lim.maxBlob)) {
+		t.Fatalf("err = %v, want ErrRemoteTooLarge at the file size limit", err)
+	}
+}
+
+func gitTestFile(t *testing.T, b []byte) *os.File {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "in.pack")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return f
+}
+
+// TestGitOfsDelta round-trips OFS delta distances through go-git's
+// decoder.
+func TestGitOfsDelta(t *testing.T) {
+	for _, ofs := range []int64{1, 127, 128, 129, 16511, 16512, 1 << 20, 1<<35 + 3} {
+		got, err := gitbinary.ReadVariableWidthInt(bytes.NewReader(gitOfsDelta(ofs)))
+		if err != nil || got != ofs {
+			t.Errorf("%d: decoded as %d, %v", ofs, got, err)
+		}
 	}
 }

@@ -211,9 +211,13 @@ func (r *Runtime) submitInput(spec runtimes.Spec) (*batch.SubmitJobInput, error)
 	if err != nil {
 		return nil, err
 	}
+	// The job's labels first, so that they never replace an operator's
+	// tag (JETRUN_BATCH_TAGS) nor one of this runtime's jetrun.io/* tags,
+	// as the docker runtime does with its labels. TagTimeout is removed
+	// when the job has no timeout: a label must not give it one.
 	tags := map[string]string{}
-	maps.Copy(tags, r.cfg.Tags)
 	maps.Copy(tags, spec.Labels)
+	maps.Copy(tags, r.cfg.Tags)
 	tags[TagManagedBy] = "jetrun"
 	tags[runtimes.LabelJobID] = spec.JobID
 	tags[runtimes.LabelAttempt] = strconv.Itoa(spec.Attempt)
@@ -222,6 +226,8 @@ func (r *Runtime) submitInput(spec runtimes.Spec) (*batch.SubmitJobInput, error)
 	}
 	if spec.Resources.Timeout > 0 {
 		tags[TagTimeout] = spec.Resources.Timeout.String()
+	} else {
+		delete(tags, TagTimeout)
 	}
 	if err := validTags(tags); err != nil {
 		return nil, err

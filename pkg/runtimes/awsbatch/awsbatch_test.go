@@ -195,6 +195,63 @@ func TestSubmitJobRequestBody(t *testing.T) {
 	}
 }
 
+// A job's labels never replace an operator's tag (JETRUN_BATCH_TAGS) or a
+// jetrun.io/* tag of the runtime, as with the docker runtime's labels.
+func TestLabelsDoNotOverrideTags(t *testing.T) {
+	hostile := map[string]string{
+		"team":                 "search", // an operator's tag
+		"jetrun.io/job-id":     "someone-else",
+		"jetrun.io/attempt":    "9",
+		"jetrun.io/kind":       "other",
+		"jetrun.io/managed-by": "not-jetrun",
+		"jetrun.io/timeout":    "1ns", // would end the job as soon as it runs
+		"extra":                "kept",
+	}
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		want    map[string]string
+	}{
+		{name: "with timeout", timeout: 90 * time.Second, want: map[string]string{
+			"team": "platform", "cost-center": "42", "extra": "kept",
+			"jetrun.io/job-id": "tags", "jetrun.io/attempt": "1", "jetrun.io/kind": "smoke",
+			"jetrun.io/managed-by": "jetrun", "jetrun.io/timeout": "1m30s",
+		}},
+		{name: "without timeout", want: map[string]string{
+			"team": "platform", "cost-center": "42", "extra": "kept",
+			"jetrun.io/job-id": "tags", "jetrun.io/attempt": "1", "jetrun.io/kind": "smoke",
+			"jetrun.io/managed-by": "jetrun",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			f.cfg.Tags = map[string]string{"team": "platform", "cost-center": "42"}
+			rt := f.open(t)
+			s := spec("tags", jobs.SmokeParams{Message: "hi"}, jobs.Resources{Timeout: tt.timeout})
+			s.Labels = hostile
+			if _, err := rt.Start(ctx(t), s); err != nil {
+				t.Fatal(err)
+			}
+			bodies := f.srv.Requests("SubmitJob")
+			if len(bodies) != 1 {
+				t.Fatalf("%d SubmitJob requests, want 1", len(bodies))
+			}
+			var got struct {
+				Tags map[string]string `json:"tags"`
+			}
+			if err := json.Unmarshal(bodies[0], &got); err != nil {
+				t.Fatal(err)
+			}
+			a, _ := json.MarshalIndent(got.Tags, "", "  ")
+			b, _ := json.MarshalIndent(tt.want, "", "  ")
+			if string(a) != string(b) {
+				t.Fatalf("SubmitJob tags:\n%s\nwant:\n%s", a, b)
+			}
+		})
+	}
+}
+
 // Specs Batch would refuse fail before any API call.
 func TestInvalidSpecMakesNoCall(t *testing.T) {
 	f := newFixture(t, nil)

@@ -30,7 +30,8 @@
 //     ECS task, for cost allocation);
 //   - tags: jetrun.io/job-id, jetrun.io/attempt, jetrun.io/kind,
 //     jetrun.io/managed-by=jetrun, jetrun.io/timeout (the exact timeout),
-//     JETRUN_BATCH_TAGS and the job's labels.
+//     JETRUN_BATCH_TAGS and the job's labels; a label never overrides
+//     an operator's tag or a jetrun.io tag (as with docker).
 //
 // Everything Batch would refuse is refused before any API call, as
 // runtimes.ErrInvalidSpec (a permanent failure: the job is dead-lettered,
