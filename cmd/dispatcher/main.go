@@ -89,6 +89,7 @@ type config struct {
 	allowHTTP    bool
 	allowPrivate bool
 	allowLocal   bool
+	embedJobURLs bool
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -143,6 +144,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.StringVar(&c.allowHosts, "source-allow-hosts", getenv(jobs.EnvAllowHosts), "hosts workers may fetch repositories and files from, comma-separated, *.suffix allowed; empty: any public host (env "+jobs.EnvAllowHosts+")")
 	fs.BoolVar(&c.allowHTTP, "source-allow-http", getenv(jobs.EnvAllowHTTP) == "1", "let workers fetch plain http URLs (env "+jobs.EnvAllowHTTP+"=1; on with --dev)")
 	fs.BoolVar(&c.allowPrivate, "source-allow-private", getenv(jobs.EnvAllowPrivate) == "1", "let workers reach loopback, private and link-local addresses (env "+jobs.EnvAllowPrivate+"=1; on with --dev)")
+	fs.BoolVar(&c.embedJobURLs, "embed-allow-job-urls", getenv("JETRUN_EMBED_ALLOW_JOB_URLS") == "1", "accept jobs that name their own embedding base_url (dialled under the source policy) besides the configured endpoints JETRUN_EMBEDDER_<NAME>_URL/_MODEL/_KEY (env JETRUN_EMBED_ALLOW_JOB_URLS=1; on with --dev unless set to false)")
 	fs.BoolVar(&c.allowLocal, "source-allow-local", getenv(jobs.EnvAllowLocal) == "1", "let jobs index file:// URLs and local paths on the worker's machine (env "+jobs.EnvAllowLocal+"=1; on with --dev)")
 	c.nats.RegisterFlags(fs, getenv)
 	qcfg, err := qdrantstore.FromEnv(getenv)
@@ -161,6 +163,15 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.dev {
+		// --dev trusts the developer's machine: job-supplied embedding
+		// URLs are on unless the flag says otherwise.
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "embed-allow-job-urls" })
+		if !set && getenv("JETRUN_EMBED_ALLOW_JOB_URLS") == "" {
+			c.embedJobURLs = true
+		}
 	}
 	if err := c.qdrant.Validate(); err != nil {
 		return nil, err
@@ -384,31 +395,33 @@ In another terminal:
 	metrics := dispatch.NewMetrics(promReg)
 
 	d, err := dispatch.New(nc, dispatch.Config{
-		Names:          names,
-		ID:             c.id,
-		Runtimes:       rts,
-		DefaultRuntime: defaultRT,
-		Kinds:          jobs.Builtin(),
-		Concurrency:    c.concurrency,
-		MaxAckPending:  c.maxAckPend,
-		AckWait:        c.ackWait,
-		MaxRetries:     retriesFlag(c.maxRetries),
-		JobTimeout:     c.jobTimeout,
-		BackoffBase:    c.backoffBase,
-		BackoffMax:     c.backoffMax,
-		StopGrace:      c.stopGrace,
-		QueueTimeout:   c.queueTimeout,
-		WorkerImage:    c.workerImage,
-		WorkerEnv:      workerEnv,
-		WorkerSecrets:  workerSecrets,
-		WorkerAuth:     workerAuth,
-		Grant:          func(ref jobs.SecretRef) error { return jobs.CredentialMayReach(getenv, ref.Credential, ref.URL) },
-		Credentials:    credentialsFrom(getenv),
-		Streams:        dispatch.StreamConfig{Replicas: c.replicas},
-		Log:            log,
-		Metrics:        metrics,
-		Failpoint:      failpoint(getenv("JETRUN_FAILPOINT"), log),
-		Version:        version,
+		Names:                 names,
+		ID:                    c.id,
+		Runtimes:              rts,
+		DefaultRuntime:        defaultRT,
+		Kinds:                 jobs.Builtin(),
+		Concurrency:           c.concurrency,
+		MaxAckPending:         c.maxAckPend,
+		AckWait:               c.ackWait,
+		MaxRetries:            retriesFlag(c.maxRetries),
+		JobTimeout:            c.jobTimeout,
+		BackoffBase:           c.backoffBase,
+		BackoffMax:            c.backoffMax,
+		StopGrace:             c.stopGrace,
+		QueueTimeout:          c.queueTimeout,
+		WorkerImage:           c.workerImage,
+		WorkerEnv:             workerEnv,
+		WorkerSecrets:         workerSecrets,
+		WorkerAuth:            workerAuth,
+		Grant:                 func(ref jobs.SecretRef) error { return jobs.CredentialMayReach(getenv, ref.Credential, ref.URL) },
+		Endpoints:             endpointsFrom(getenv),
+		AllowJobEmbeddingURLs: c.embedJobURLs,
+		Credentials:           credentialsFrom(getenv),
+		Streams:               dispatch.StreamConfig{Replicas: c.replicas},
+		Log:                   log,
+		Metrics:               metrics,
+		Failpoint:             failpoint(getenv("JETRUN_FAILPOINT"), log),
+		Version:               version,
 	})
 	if err != nil {
 		return err
@@ -511,8 +524,32 @@ var environ = os.Environ
 // (upper case, '-' as '_').
 func credentialsFrom(getenv func(string) string) func(string) (string, bool) {
 	return func(name string) (string, bool) {
+		if ep, ok := strings.CutPrefix(name, jobs.EndpointCredential("")); ok {
+			v := getenv(embedderEnv(ep, "KEY"))
+			return v, v != ""
+		}
 		key := "JETRUN_CREDENTIAL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 		v := getenv(key)
 		return v, v != ""
+	}
+}
+
+// embedderEnv names a variable of the named embedding endpoint:
+// JETRUN_EMBEDDER_<NAME>_<WHAT> (upper case, '-' as '_').
+func embedderEnv(name, what string) string {
+	return "JETRUN_EMBEDDER_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_" + what
+}
+
+// endpointsFrom resolves the operator's embedding endpoints from
+// JETRUN_EMBEDDER_<NAME>_URL and _MODEL (required), _KEY (a secret),
+// _DIMENSIONS, _BATCH_SIZE, _BATCH_TOKENS and _CONCURRENCY (the most a job
+// may use).
+func endpointsFrom(getenv func(string) string) func(string) (jobs.Endpoint, bool) {
+	return func(name string) (jobs.Endpoint, bool) {
+		num := func(what string) int { n, _ := strconv.Atoi(getenv(embedderEnv(name, what))); return max(n, 0) }
+		ep := jobs.Endpoint{Name: name, URL: getenv(embedderEnv(name, "URL")), Model: getenv(embedderEnv(name, "MODEL")),
+			Dimensions: num("DIMENSIONS"), BatchSize: num("BATCH_SIZE"), BatchTokens: num("BATCH_TOKENS"), Concurrency: num("CONCURRENCY"),
+			HasKey: getenv(embedderEnv(name, "KEY")) != ""}
+		return ep, ep.URL != "" && ep.Model != ""
 	}
 }

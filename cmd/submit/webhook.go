@@ -9,13 +9,14 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/jetrun/jetrun/internal/redact"
 	"github.com/jetrun/jetrun/pkg/messages"
 )
 
 // webhookSender POSTs events as JSON, retrying transient failures.
 type webhookSender struct {
 	url     string
-	display string // the URL without credentials or query, for messages
+	display string // the URL without userinfo, query or fragment, for messages
 	client  *http.Client
 }
 
@@ -24,9 +25,7 @@ func newWebhookSender(raw string) (*webhookSender, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w: --webhook must be an http(s) URL", messages.ErrInvalid)
 	}
-	d := *u
-	d.User, d.RawQuery, d.Fragment = nil, "", ""
-	return &webhookSender{url: raw, display: d.String(), client: &http.Client{Timeout: 10 * time.Second}}, nil
+	return &webhookSender{url: raw, display: redact.ParsedURL(u), client: &http.Client{Timeout: 10 * time.Second}}, nil
 }
 
 // send delivers one event: up to 4 tries with growing delays; 4xx other
@@ -57,7 +56,8 @@ func (h *webhookSender) send(ctx context.Context, ev messages.Event) error {
 		req.Header.Set("Idempotency-Key", ev.MsgID())
 		resp, err := h.client.Do(req)
 		if err != nil {
-			last = fmt.Errorf("post to %s: %s", h.display, redactURLError(err))
+			// The client's *url.Error quotes the whole URL: drop it.
+			last = fmt.Errorf("post to %s: %s", h.display, redact.Error(err))
 			continue
 		}
 		resp.Body.Close()
@@ -70,12 +70,4 @@ func (h *webhookSender) send(ctx context.Context, ev messages.Event) error {
 		last = fmt.Errorf("post to %s: %s", h.display, resp.Status)
 	}
 	return last
-}
-
-// redactURLError drops the URL (which may carry a token) from a client error.
-func redactURLError(err error) string {
-	if ue, ok := err.(*url.Error); ok {
-		return ue.Op + ": " + ue.Err.Error()
-	}
-	return err.Error()
 }

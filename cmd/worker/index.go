@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -188,19 +189,42 @@ func (w *worker) embedders(e jobs.Embedding) (embed.Sparse, embed.Dense, error) 
 	if e.Dense == nil {
 		return sparse, nil, nil
 	}
-	if err := w.credentialMayReach(e.Dense.Credential, e.Dense.BaseURL); err != nil {
-		return nil, nil, err
-	}
-	d, err := embed.NewOpenAI(embed.OpenAIConfig{
+	cfg := embed.OpenAIConfig{
 		BaseURL:          e.Dense.BaseURL,
 		Model:            e.Dense.Model,
 		Dimensions:       e.Dense.Dimensions,
-		APIKey:           w.getenv(jobs.EnvEmbedAPIKey),
 		QueryInstruction: e.Dense.QueryInstruction,
 		BatchSize:        e.Dense.BatchSize,
 		BatchTokens:      e.Dense.BatchTokens,
 		Concurrency:      e.Dense.Concurrency,
-	})
+	}
+	if e.Dense.Endpoint != "" {
+		// The operator's endpoint, resolved by the dispatcher: its URL,
+		// model, limits and key.
+		num := func(k string) int { n, _ := strconv.Atoi(w.getenv(k)); return n }
+		cfg.BaseURL, cfg.Model = w.getenv(jobs.EnvEmbedURL), w.getenv(jobs.EnvEmbedModel)
+		cfg.Dimensions, cfg.BatchSize = num(jobs.EnvEmbedDimensions), num(jobs.EnvEmbedBatchSize)
+		cfg.BatchTokens, cfg.Concurrency = num(jobs.EnvEmbedBatchTokens), num(jobs.EnvEmbedConcurrency)
+		cfg.APIKey = w.getenv(jobs.EnvEmbedAPIKey)
+		if cfg.BaseURL == "" || cfg.Model == "" {
+			return nil, nil, fmt.Errorf("%w: embedding endpoint %q: the dispatcher handed no URL or model", errPermanent, e.Dense.Endpoint)
+		}
+	} else {
+		// A job-supplied URL: dialled under the source policy (allowed
+		// hosts, no private addresses unless allowed, no proxies from the
+		// environment, redirects re-checked).
+		pol := w.policy()
+		if _, err := pol.CheckURL(e.Dense.BaseURL); err != nil {
+			return nil, nil, fmt.Errorf("embedding.dense.base_url: %w", err)
+		}
+		cfg.HTTPClient = pol.HTTPClient(0)
+		key, err := w.credential(e.Dense.Credential, jobs.EnvEmbedAPIKey, e.Dense.BaseURL)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.APIKey = key
+	}
+	d, err := embed.NewOpenAI(cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: dense embedder: %v", errPermanent, err)
 	}
@@ -210,30 +234,19 @@ func (w *worker) embedders(e jobs.Embedding) (embed.Sparse, embed.Dense, error) 
 // selector builds the job's file selection. A git checkout holds tracked
 // files only, some force-added past a .gitignore: those are indexed, so
 // git sources do not apply .gitignore.
-// credentialMayReach enforces a credential's host binding: when the
-// dispatcher's configuration names the hosts a credential is for
-// (JETRUN_CREDENTIAL_<NAME>_HOSTS, handed to workers), a job may not send
-// it anywhere else.
-func (w *worker) credentialMayReach(name, rawURL string) error {
+// credential returns the secret in env for the credential the job named,
+// after checking that it may be sent to rawURL (jobs.CredentialMayReach).
+// A job that names no credential gets none, whatever the worker's
+// environment holds (a Batch job definition injects its secrets into
+// every worker).
+func (w *worker) credential(name, env, rawURL string) (string, error) {
 	if name == "" {
-		return nil
+		return "", nil
 	}
-	allowed := w.getenv(jobs.CredentialHostsEnv(name))
-	if allowed == "" {
-		return nil
+	if err := jobs.CredentialMayReach(w.getenv, name, rawURL); err != nil {
+		return "", fmt.Errorf("%w: %w", source.ErrPolicy, err)
 	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return fmt.Errorf("%w: credential %q: unparsable URL", source.ErrPolicy, name)
-	}
-	host := strings.ToLower(u.Hostname())
-	for _, h := range strings.Split(allowed, ",") {
-		h = strings.ToLower(strings.TrimSpace(h))
-		if h == host || (strings.HasPrefix(h, "*.") && strings.HasSuffix(host, h[1:])) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: credential %q may not be sent to %s (allowed: %s)", source.ErrPolicy, name, host, allowed)
+	return w.getenv(env), nil
 }
 
 func (w *worker) selector(s jobs.Selection, git bool) (*source.Selector, error) {
@@ -296,8 +309,8 @@ func (w *worker) uploadRepo(ctx context.Context, p jobs.UploadRepoParams) (any, 
 		url = "file://" + abs
 	}
 	username := p.Username
-	token := w.getenv(jobs.EnvGitToken)
-	if err := w.credentialMayReach(p.Credential, url); err != nil {
+	token, err := w.credential(p.Credential, jobs.EnvGitToken, url)
+	if err != nil {
 		return nil, err
 	}
 	start := time.Now()

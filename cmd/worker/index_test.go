@@ -34,8 +34,15 @@ func TestPermanentFailures(t *testing.T) {
 	}
 }
 
+// A credential is used only when the job names it, for a host on its list;
+// an unbound credential is refused (the operator must say), and a job that
+// names none gets none even when the worker's environment holds a token.
 func TestCredentialHostBinding(t *testing.T) {
-	env := map[string]string{jobs.CredentialHostsEnv("gh-token"): "github.com, *.corp.example"}
+	env := map[string]string{
+		jobs.CredentialHostsEnv("gh-token"): "github.com, *.corp.example",
+		jobs.CredentialHostsEnv("typo"):     "github.com, gitlab.com:443", // a port: refused
+		jobs.EnvGitToken:                    "planted-token",
+	}
 	w := &worker{getenv: func(k string) string { return env[k] }}
 	for _, tc := range []struct {
 		name, url string
@@ -45,13 +52,19 @@ func TestCredentialHostBinding(t *testing.T) {
 		{"gh-token", "https://git.corp.example/x", true},
 		{"gh-token", "https://evil.example/collect", false},
 		{"gh-token", "https://github.com.evil.example/x", false},
-		{"unbound", "https://anywhere.example/", true}, // no binding configured
-		{"", "https://anywhere.example/", true},
+		{"gh-token", "https://GitHub.COM./x", true},
+		{"gh-token", "https://corp.example/x", false}, // *.suffix: subdomains only
+		{"gh-token", "https://\u212aube.corp.example/x", false},
+		{"typo", "https://github.com/x", false},
+		{"unbound", "https://anywhere.example/", false}, // no binding configured: refused
 	} {
-		err := w.credentialMayReach(tc.name, tc.url)
-		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, source.ErrPolicy)) {
-			t.Errorf("credentialMayReach(%q, %q) = %v", tc.name, tc.url, err)
+		tok, err := w.credential(tc.name, jobs.EnvGitToken, tc.url)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, source.ErrPolicy)) || (err == nil) != (tok == "planted-token") {
+			t.Errorf("credential(%q, %q) = %q, %v", tc.name, tc.url, tok, err)
 		}
+	}
+	if tok, err := w.credential("", jobs.EnvGitToken, "https://attacker.example/x.git"); tok != "" || err != nil {
+		t.Errorf("a job naming no credential got %q, %v", tok, err)
 	}
 }
 

@@ -77,6 +77,10 @@ type Config struct {
 	// turns into the permissions of natsauth.WorkerPermissions. The
 	// dispatcher serves that callout. See package natsauth.
 	WorkerAuth *natsauth.Issuer
+	// Endpoints resolves the operator's named embedding endpoints, and
+	// AllowJobEmbeddingURLs accepts job-supplied ones (see jobs.Options).
+	Endpoints             func(name string) (jobs.Endpoint, bool)
+	AllowJobEmbeddingURLs bool
 	// Grant decides whether a job may have a secret its plan asks for
 	// (jobs.CredentialMayReach under the dispatcher's host lists); a job
 	// refused one is rejected. Nil grants every credential that resolves.

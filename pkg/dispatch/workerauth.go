@@ -73,5 +73,6 @@ func (d *Dispatcher) workerGrant(ctx context.Context, jobID string, attempt int)
 
 // prepare plans a submission with this dispatcher's options.
 func (d *Dispatcher) prepare(sub *messages.Submission) (jobs.Plan, error) {
-	return d.cfg.Kinds.Prepare(sub, jobs.Options{Timeout: d.cfg.JobTimeout, Grant: d.cfg.Grant})
+	return d.cfg.Kinds.Prepare(sub, jobs.Options{Timeout: d.cfg.JobTimeout, Grant: d.cfg.Grant,
+		Endpoints: d.cfg.Endpoints, AllowJobEmbeddingURLs: d.cfg.AllowJobEmbeddingURLs})
 }

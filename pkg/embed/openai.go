@@ -19,6 +19,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/jetrun/jetrun/internal/redact"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -113,7 +114,7 @@ func (c OpenAIConfig) String() string {
 		key = "redacted"
 	}
 	return fmt.Sprintf("OpenAIConfig{BaseURL:%s Model:%q APIKey:%s CredentialName:%q Dimensions:%d BatchSize:%d BatchTokens:%d Concurrency:%d MaxRetries:%d QueryInstruction:%q Timeout:%s}",
-		redactURL(c.BaseURL), c.Model, key, c.CredentialName, c.Dimensions, c.BatchSize, c.BatchTokens, c.Concurrency, c.MaxRetries, c.QueryInstruction, c.Timeout)
+		redact.URL(c.BaseURL), c.Model, key, c.CredentialName, c.Dimensions, c.BatchSize, c.BatchTokens, c.Concurrency, c.MaxRetries, c.QueryInstruction, c.Timeout)
 }
 
 // GoString is String, so that %#v does not print the key either.
@@ -135,7 +136,7 @@ func (c OpenAIConfig) MarshalJSON() ([]byte, error) {
 		QueryInstruction string        `json:"query_instruction,omitempty"`
 		Timeout          time.Duration `json:"timeout,omitempty"`
 	}
-	return json.Marshal(view{redactURL(c.BaseURL), c.Model, c.APIKey != "", c.CredentialName, c.Dimensions,
+	return json.Marshal(view{redact.URL(c.BaseURL), c.Model, c.APIKey != "", c.CredentialName, c.Dimensions,
 		c.BatchSize, c.BatchTokens, c.Concurrency, c.MaxRetries, c.QueryInstruction, c.Timeout})
 }
 
@@ -212,7 +213,7 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 	case cfg.BaseURL == "":
 		return nil, fmt.Errorf("%w: base URL is empty", ErrConfig)
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return nil, fmt.Errorf("%w: base URL %s: want http(s)://host[:port]/path", ErrConfig, redactURL(cfg.BaseURL))
+		return nil, fmt.Errorf("%w: base URL %s: want http(s)://host[:port]/path", ErrConfig, redact.URL(cfg.BaseURL))
 	case strings.TrimSpace(cfg.Model) == "":
 		return nil, fmt.Errorf("%w: model is empty", ErrConfig)
 	}
@@ -267,7 +268,7 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 	return &OpenAI{
 		cfg:      cfg,
 		endpoint: u.String(),
-		shown:    redactURL(u.String()),
+		shown:    redact.ParsedURL(u),
 		client:   client,
 		sem:      make(chan struct{}, cfg.Concurrency),
 	}, nil
@@ -729,19 +730,4 @@ func firstString(raws ...json.RawMessage) string {
 		}
 	}
 	return ""
-}
-
-// redactURL returns raw without user info, query or fragment, for errors.
-func redactURL(raw string) string {
-	if strings.TrimSpace(raw) == "" {
-		return `""`
-	}
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Host == "" {
-		return "(unparsable URL)"
-	}
-	u.User = nil
-	u.RawQuery = ""
-	u.Fragment = ""
-	return u.String()
 }

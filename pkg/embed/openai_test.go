@@ -596,6 +596,9 @@ func TestOpenAIAuthAndSecrets(t *testing.T) {
 
 	_, err = NewOpenAI(OpenAIConfig{BaseURL: "ftp://x:" + testKey + "@h/v1", Model: "m", APIKey: testKey})
 	errs = append(errs, err.Error())
+	// Unparsable (a bad escape): shown through the text scrub.
+	_, err = NewOpenAI(OpenAIConfig{BaseURL: "https://x:" + testKey + "@h/%zz?k=" + testKey + "#" + testKey, Model: "m", APIKey: testKey})
+	errs = append(errs, err.Error())
 
 	cfg := OpenAIConfig{BaseURL: leaky, Model: "m", APIKey: testKey}
 	js, err := json.Marshal(cfg)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/jetrun/jetrun/internal/hostmatch"
 )
 
 // ErrCredentialDenied is wrapped when a job may not have a credential.
@@ -41,19 +43,12 @@ func CredentialMayReach(getenv func(string) string, name, rawURL string) error {
 	if list == "*" {
 		return nil
 	}
-	if !hostIn(list, u.Hostname()) {
+	hosts, err := hostmatch.ParseString(list)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrCredentialDenied, env, err)
+	}
+	if !hosts.Match(u.Hostname()) {
 		return fmt.Errorf("%w: credential %q may not be sent to %s (%s=%s)", ErrCredentialDenied, name, u.Hostname(), env, list)
 	}
 	return nil
-}
-
-func hostIn(list, host string) bool {
-	host = strings.ToLower(host)
-	for _, h := range strings.Split(list, ",") {
-		h = strings.ToLower(strings.TrimSpace(h))
-		if h == host || (strings.HasPrefix(h, "*.") && strings.HasSuffix(host, h[1:])) {
-			return true
-		}
-	}
-	return false
 }

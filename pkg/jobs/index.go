@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jetrun/jetrun/internal/redact"
 )
 
 // Worker environment variables through which secrets of indexing jobs
@@ -45,12 +47,20 @@ type Embedding struct {
 }
 
 // DenseEmbedding is an OpenAI-compatible embedding endpoint (vLLM, TEI,
-// Ollama, OpenAI).
+// Ollama, OpenAI): one the operator configured, named by Endpoint, or,
+// where the dispatcher allows job-supplied URLs, BaseURL and Model.
 type DenseEmbedding struct {
-	// BaseURL ends before /embeddings, e.g. "http://tei:8080/v1".
-	BaseURL string `json:"base_url"`
-	// Model, e.g. "Qwen/Qwen3-Embedding-8B".
-	Model string `json:"model"`
+	// Endpoint names an embedding endpoint of the dispatcher's
+	// configuration (JETRUN_EMBEDDER_<NAME>_URL, _MODEL, _KEY, ...): its
+	// URL, model, key and limits are the operator's (added 2026-12).
+	Endpoint string `json:"endpoint,omitempty"`
+	// BaseURL ends before /embeddings, e.g. "http://tei:8080/v1". Only
+	// where the dispatcher accepts job-supplied embedding URLs
+	// (--embed-allow-job-urls; on with --dev); the worker then dials it
+	// under the source policy.
+	BaseURL string `json:"base_url,omitempty"`
+	// Model, e.g. "Qwen/Qwen3-Embedding-8B"; with Endpoint, the endpoint's.
+	Model string `json:"model,omitempty"`
 	// Dimensions requests that size (Matryoshka models); 0 = the model's.
 	Dimensions int `json:"dimensions,omitempty"`
 	// Credential names the API key in the dispatcher's configuration
@@ -83,11 +93,24 @@ func (e Embedding) validate(kind string) error {
 	if e.Sparse == "none" && e.Dense == nil {
 		return fmt.Errorf("%w: %s: embedding: sparse is none and no dense embedder is configured", ErrInvalidParams, kind)
 	}
+	if d := e.Dense; d != nil && d.Endpoint != "" {
+		switch {
+		case !validCredential(d.Endpoint):
+			return fmt.Errorf("%w: %s: embedding.dense.endpoint %q (letters, digits, - and _)", ErrInvalidParams, kind, d.Endpoint)
+		case d.BaseURL != "" || d.Model != "" || d.Credential != "":
+			return fmt.Errorf("%w: %s: embedding.dense: an endpoint brings its own base_url, model and key; set endpoint alone", ErrInvalidParams, kind)
+		case len(d.QueryInstruction) > 1024:
+			return fmt.Errorf("%w: %s: embedding.dense.query_instruction is over 1024 bytes", ErrInvalidParams, kind)
+		case d.Dimensions < 0 || d.Dimensions > 65536 || d.BatchSize < 0 || d.BatchSize > 2048 || d.Concurrency < 0 || d.Concurrency > 64 || d.BatchTokens < 0 || d.BatchTokens > 1<<20:
+			return fmt.Errorf("%w: %s: embedding.dense dimensions 0..65536, batch_size 0..2048, batch_tokens 0..1048576, concurrency 0..64", ErrInvalidParams, kind)
+		}
+		return nil
+	}
 	if d := e.Dense; d != nil {
 		u, err := url.Parse(d.BaseURL)
 		switch {
 		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			return fmt.Errorf("%w: %s: embedding.dense.base_url %q (want http(s)://host[:port]/path)", ErrInvalidParams, kind, redactURL(d.BaseURL))
+			return fmt.Errorf("%w: %s: embedding.dense.base_url %q (want http(s)://host[:port]/path)", ErrInvalidParams, kind, redact.URL(d.BaseURL))
 		case u.User != nil:
 			return fmt.Errorf("%w: %s: embedding.dense.base_url: credentials in the URL are not allowed; name a credential instead", ErrInvalidParams, kind)
 		case d.Model == "" || len(d.Model) > 256:
@@ -106,7 +129,7 @@ func (e Embedding) validate(kind string) error {
 }
 
 func (e Embedding) secrets() []SecretRef {
-	if e.Dense != nil && e.Dense.Credential != "" {
+	if e.Dense != nil && e.Dense.Endpoint == "" && e.Dense.Credential != "" {
 		return []SecretRef{{Credential: e.Dense.Credential, Env: EnvEmbedAPIKey, URL: e.Dense.BaseURL}}
 	}
 	return nil
@@ -155,27 +178,12 @@ var credentialRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 func validCredential(name string) bool { return credentialRE.MatchString(name) }
 
-// redactURL drops userinfo from a URL for error messages.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.LastIndex(raw, "@"); i >= 0 {
-			return "…@" + raw[i+1:]
-		}
-		return raw
-	}
-	if u.User != nil {
-		u.User = url.User("REDACTED")
-	}
-	return u.String()
-}
-
 // checkSourceURL is the submission-time check of a source URL. The worker
 // applies the full policy (allowed hosts, private addresses, file access)
 // again at fetch time, when it knows its configuration.
 func checkSourceURL(kind, field, raw string, schemes ...string) error {
 	if raw == "" || len(raw) > 2048 || strings.HasPrefix(raw, "-") || strings.ContainsAny(raw, "\x00\r\n") {
-		return fmt.Errorf("%w: %s: %s %q", ErrInvalidParams, kind, field, redactURL(raw))
+		return fmt.Errorf("%w: %s: %s %q", ErrInvalidParams, kind, field, redact.URL(raw))
 	}
 	if strings.Contains(raw, "::") && !strings.Contains(raw, "://") {
 		return fmt.Errorf("%w: %s: %s: git transports such as ext:: are not allowed", ErrInvalidParams, kind, field)
@@ -189,10 +197,10 @@ func checkSourceURL(kind, field, raw string, schemes ...string) error {
 		ok = ok || u.Scheme == s
 	}
 	if !ok {
-		return fmt.Errorf("%w: %s: %s %q: scheme must be one of %v", ErrInvalidParams, kind, field, redactURL(raw), schemes)
+		return fmt.Errorf("%w: %s: %s %q: scheme must be one of %v", ErrInvalidParams, kind, field, redact.URL(raw), schemes)
 	}
 	if u.User != nil {
-		return fmt.Errorf("%w: %s: %s: credentials in the URL are not allowed; name a credential instead (%s)", ErrInvalidParams, kind, field, redactURL(raw))
+		return fmt.Errorf("%w: %s: %s: credentials in the URL are not allowed; name a credential instead (%s)", ErrInvalidParams, kind, field, redact.URL(raw))
 	}
 	return nil
 }
@@ -247,7 +255,7 @@ func (k UploadRepo) Plan(params json.RawMessage) (Plan, error) {
 	if err := p.Validate(); err != nil {
 		return Plan{}, err
 	}
-	plan := Plan{Command: paramsArgs(k.Name(), p), Secrets: p.Embedding.secrets()}
+	plan := Plan{Command: paramsArgs(k.Name(), p), Secrets: p.Embedding.secrets(), Dense: p.Embedding.Dense}
 	if p.Credential != "" {
 		plan.Secrets = append(plan.Secrets, SecretRef{Credential: p.Credential, Env: EnvGitToken, URL: p.RepoURL})
 	}
@@ -332,7 +340,7 @@ func (k UploadFile) Plan(params json.RawMessage) (Plan, error) {
 	if err := p.Validate(); err != nil {
 		return Plan{}, err
 	}
-	plan := Plan{Command: paramsArgs(k.Name(), p), Secrets: p.Embedding.secrets()}
+	plan := Plan{Command: paramsArgs(k.Name(), p), Secrets: p.Embedding.secrets(), Dense: p.Embedding.Dense}
 	if p.Object != nil {
 		plan.Uploads = []string{p.Object.Name}
 	}

@@ -28,6 +28,9 @@ func TestIndexKindsValidate(t *testing.T) {
 		{"upload_file", `{"object":{"name":"src.tar.gz","sha256":"` + sha + `"},"collection":"c"}`, ""},
 		{"upload_file", `{"url":"https://example.com/a.zip","collection":"c"}`, ""},
 		{"upload_file", `{"url":"https://example.com/a.zip","object":{"name":"x","sha256":"` + sha + `"},"collection":"c"}`, "exactly one"},
+		// A presigned URL's signature must not reach the rejection.
+		{"upload_file", `{"url":"ftp://bucket.example/a.zip?X-Amz-Signature=s3cret#s3cret","collection":"c"}`, "scheme"},
+		{"upload_repo", `{"repo_url":"https://github.com/x/y","collection":"c","embedding":{"dense":{"base_url":"ftp://api.example/v1?key=s3cret","model":"m"}}}`, "base_url"},
 		{"upload_file", `{"collection":"c"}`, "exactly one"},
 		{"upload_file", `{"object":{"name":"x","sha256":"nothex"},"collection":"c"}`, "sha256"},
 		{"upload_file", `{"path":"/tmp/x.go","file_name":"../x","collection":"c"}`, "file_name"},

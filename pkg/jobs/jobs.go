@@ -83,6 +83,10 @@ type SecretRef struct {
 	// URL is where the worker will send the secret; it must be on one of
 	// the credential's hosts (see CredentialMayReach).
 	URL string
+	// Endpoint marks the key of an operator's embedding endpoint
+	// (Credential is then EndpointCredential(name)): the operator bound it
+	// to the endpoint's URL, so no host list applies.
+	Endpoint bool
 }
 
 // Plan is what a kind makes of one job: how to run it, independent of where.
@@ -98,6 +102,9 @@ type Plan struct {
 	Resources Resources
 	// Image overrides the configured worker image; "" means WORKER_IMAGE.
 	Image string
+	// Dense is the job's dense embedding request, if any; Prepare resolves
+	// a named endpoint into the worker's environment.
+	Dense *DenseEmbedding
 	// Uploads name the objects of the uploads bucket the worker reads;
 	// with narrow worker identities (package natsauth) it may read only
 	// these.
@@ -172,6 +179,12 @@ type Options struct {
 	// Timeout, when non-zero, replaces every kind's default timeout
 	// (JOB_TIMEOUT); a job's own resources.timeout still wins.
 	Timeout time.Duration
+	// Endpoints resolves the dispatcher's named embedding endpoints; nil
+	// knows none.
+	Endpoints func(name string) (Endpoint, bool)
+	// AllowJobEmbeddingURLs lets a job name its own embedding base_url
+	// (--embed-allow-job-urls); otherwise such a job is refused.
+	AllowJobEmbeddingURLs bool
 	// Grant, if set, decides whether the job may have each secret its plan
 	// asks for (the dispatcher's CredentialMayReach); a refusal fails
 	// Prepare with an error wrapping ErrInvalidParams.
@@ -199,8 +212,14 @@ func (r *Registry) Prepare(sub *messages.Submission, opts Options) (Plan, error)
 	}
 	p.Resources = res
 	p.Command = slices.Clone(p.Command)
+	if err := resolveDense(&p, opts); err != nil {
+		return Plan{}, fmt.Errorf("%w: %s: %w", ErrInvalidParams, sub.Kind, err)
+	}
 	if opts.Grant != nil {
 		for _, ref := range p.Secrets {
+			if ref.Endpoint {
+				continue // bound to its URL by the operator's endpoint
+			}
 			if err := opts.Grant(ref); err != nil {
 				return Plan{}, fmt.Errorf("%w: %s: %w", ErrInvalidParams, sub.Kind, err)
 			}

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/jetrun/jetrun/internal/redact"
 )
 
 // ErrInvalid is wrapped by every error that reports a bad or conflicting
@@ -277,28 +279,14 @@ func parseURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// redactURL returns s with any password or token in its userinfo replaced.
-// A user name next to a password is kept; a lone user name is a token.
+// redactURL shows server URL s without userinfo, query or fragment
+// (internal/redact), with nats:// added when s has no scheme, as nats.go
+// does. It stays a function of its own because flags.go calls it.
 func redactURL(s string) string {
-	full := s
-	if !strings.Contains(full, "://") {
-		full = "nats://" + full
+	if !strings.Contains(s, "://") {
+		s = "nats://" + s
 	}
-	u, err := url.Parse(full)
-	if err != nil {
-		if i := strings.LastIndex(s, "@"); i >= 0 {
-			return "redacted@" + s[i+1:]
-		}
-		return s
-	}
-	if u.User == nil {
-		return u.String()
-	}
-	if _, ok := u.User.Password(); ok {
-		return u.Redacted()
-	}
-	u.User = url.User("redacted")
-	return u.String()
+	return redact.URL(s)
 }
 
 // String returns a one-line summary safe for logs: server URLs without

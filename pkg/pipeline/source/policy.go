@@ -44,9 +44,10 @@ package source
 //	context errors     cancelled or timed out                             -
 //	anything else      network or server failure                          yes
 //
-// Errors and logs show URLs through [Redact] / [RedactURL]; credentials
-// are never part of an error message (a token a server echoes back is
-// replaced by REDACTED).
+// Errors and logs show URLs through [Redact] / [RedactURL] (wrappers of
+// internal/redact: no userinfo, query or fragment); credentials are never
+// part of an error message (a token a server echoes back is replaced by
+// REDACTED).
 
 import (
 	"errors"
@@ -60,6 +61,9 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jetrun/jetrun/internal/hostmatch"
+	"github.com/jetrun/jetrun/internal/redact"
 )
 
 // ErrPolicy is wrapped by every error caused by the URL policy: a refused
@@ -78,9 +82,11 @@ const maxRedirects = 5
 // public host.
 type Policy struct {
 	// AllowHosts lists the hosts that may be contacted: an exact host name
-	// ("github.com") or a wildcard suffix ("*.example.com", which matches
-	// any subdomain but not example.com itself). Empty means any public
-	// host. Matching is ASCII case-insensitive and ignores a trailing dot.
+	// ("github.com"), an IP address, or a wildcard suffix ("*.example.com",
+	// which matches any subdomain but not example.com itself). Empty means
+	// any public host. The syntax and the matching are internal/hostmatch's
+	// (ASCII case-insensitive, a trailing dot ignored); a list with a bad
+	// entry refuses every URL, with an error naming the entry.
 	AllowHosts []string
 	// AllowHTTP permits plain http:// (https is always permitted).
 	AllowHTTP bool
@@ -138,7 +144,7 @@ func (p Policy) CheckURL(raw string) (*url.URL, error) {
 	if isSCPLike(raw) {
 		return nil, fmt.Errorf("%w: scp-like git addresses (host:path) are not allowed; use an https:// URL", ErrPolicy)
 	}
-	if hasUserinfo(raw) {
+	if redact.HasUserinfo(raw) {
 		return nil, fmt.Errorf("%w: credentials in the URL are not allowed; use a named credential", ErrPolicy)
 	}
 	u, err := url.Parse(raw)
@@ -155,7 +161,7 @@ func (p Policy) CheckURL(raw string) (*url.URL, error) {
 	case "https":
 	case "http":
 		if !p.AllowHTTP {
-			return nil, fmt.Errorf("%w: http is not allowed, use https: %s", ErrPolicy, RedactURL(u))
+			return nil, fmt.Errorf("%w: http is not allowed, use https: %s", ErrPolicy, redact.ParsedURL(u))
 		}
 	case "file":
 		return p.checkFileURL(u)
@@ -224,40 +230,16 @@ func (p Policy) checkHost(u *url.URL) error {
 			return fmt.Errorf("%w: host %q is a non-canonical IP address", ErrPolicy, truncate(host, 64))
 		}
 	}
-	if !p.hostAllowed(host) {
-		return fmt.Errorf("%w: host %q is not in the allowed hosts", ErrPolicy, truncate(host, 64))
+	if len(p.AllowHosts) > 0 {
+		allowed, err := hostmatch.Parse(p.AllowHosts)
+		if err != nil {
+			return fmt.Errorf("%w: allowed hosts: %w", ErrPolicy, err)
+		}
+		if !allowed.Match(host) {
+			return fmt.Errorf("%w: host %q is not in the allowed hosts", ErrPolicy, truncate(host, 64))
+		}
 	}
 	return nil
-}
-
-// hostAllowed reports whether host matches AllowHosts (any host if empty).
-func (p Policy) hostAllowed(host string) bool {
-	if len(p.AllowHosts) == 0 {
-		return true
-	}
-	h := strings.TrimSuffix(strings.ToLower(host), ".")
-	if a, err := netip.ParseAddr(h); err == nil {
-		h = a.String()
-	}
-	for _, pat := range p.AllowHosts {
-		pat = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(pat)), ".")
-		if pat == "" {
-			continue
-		}
-		if suffix, ok := strings.CutPrefix(pat, "*."); ok {
-			if suffix != "" && strings.HasSuffix(h, "."+suffix) {
-				return true
-			}
-			continue
-		}
-		if a, err := netip.ParseAddr(strings.Trim(pat, "[]")); err == nil {
-			pat = a.String()
-		}
-		if h == pat {
-			return true
-		}
-	}
-	return false
 }
 
 // numericHost reports whether host's last label is a number (decimal,

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jetrun/jetrun/internal/hostmatch"
 )
 
 func TestPolicyCheckURL(t *testing.T) {
@@ -100,6 +102,8 @@ func TestPolicyCheckURL(t *testing.T) {
 		{name: "allow-list wildcard trick", policy: hosts, raw: "https://badexample.com/x"},
 		{name: "allow-list ip", policy: hosts, raw: "https://10.1.2.3/x", ok: true},
 		{name: "allow-list other ip", policy: hosts, raw: "https://10.1.2.4/x"},
+		{name: "allow-list ipv6", policy: Policy{AllowHosts: []string{"[2001:db8::1]"}, AllowPrivate: true}, raw: "https://[2001:DB8:0::1]:8443/x", ok: true},
+		{name: "allow-list bad entry", policy: Policy{AllowHosts: []string{"github.com", "gitlab.com:443"}}, raw: "https://github.com/x"},
 		{name: "private allowed", policy: dev, raw: "http://127.0.0.1:8080/x", ok: true},
 		{name: "v6 loopback allowed", policy: dev, raw: "http://[::1]:8080/x", ok: true},
 	}
@@ -332,8 +336,14 @@ func FuzzCheckURL(f *testing.F) {
 			if host == "" {
 				t.Fatalf("accepted %q with an empty host", raw)
 			}
-			if !p.hostAllowed(host) {
-				t.Fatalf("accepted %q: host %q not allowed", raw, host)
+			if len(p.AllowHosts) > 0 {
+				allowed, err := hostmatch.Parse(p.AllowHosts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !allowed.Match(host) {
+					t.Fatalf("accepted %q: host %q not allowed", raw, host)
+				}
 			}
 			if a, err := netip.ParseAddr(host); err == nil && !p.AllowPrivate && blockedAddr(a) {
 				t.Fatalf("accepted %q: blocked address %s", raw, a)
