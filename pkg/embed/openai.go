@@ -659,8 +659,9 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	return max(0, t.Sub(now)), true
 }
 
-// maxMessage bounds a server message quoted in an error.
-const maxMessage = 300
+// maxMessage bounds a server message quoted in an error (and so in a
+// job's public failed event): a short reason, not the reply.
+const maxMessage = 120
 
 // serverMessage extracts the error message of a non-2xx body in the
 // formats of OpenAI and vLLM ({"error":{"message":...}}), TEI and Ollama

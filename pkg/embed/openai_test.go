@@ -758,7 +758,7 @@ func TestServerMessage(t *testing.T) {
 		{`<html>413 Request Entity Too Large</html>`, "(41-byte body, not quoted)"},
 		{`{"error":"key ` + testKey + ` is invalid"}`, "key [redacted] is invalid"},
 		{`{"error":"line\nbreak"}`, "line break"},
-		{`{"error":"` + strings.Repeat("é", 400) + `"}`, strings.Repeat("é", 150) + "…"},
+		{`{"error":"` + strings.Repeat("é", 400) + `"}`, strings.Repeat("é", 60) + "…"}, // maxMessage 120 bytes
 	}
 	for _, tt := range tests {
 		if got := serverMessage([]byte(tt.body), testKey); got != tt.want {
