@@ -5,16 +5,24 @@ package main
 // worker processes, loopback servers that record what they receive).
 // Read the test names as the threat list:
 //
-//   - a credential goes only to the hosts it is bound to, and a job that
-//     names none gets none (TestHostileCredential...);
-//   - a job-supplied embedding URL is refused unless allowed, and then
-//     dialled under the source policy; remote error texts are cut short
-//     (TestHostileEmbedding...);
+//   - a credential goes only to the hosts it is bound to
+//     (TestHostileCredentialToAnotherHost), and a job that names none gets
+//     none, whatever the worker's environment holds
+//     (TestHostileWorkerEnvironmentSecrets);
+//   - a job-supplied embedding URL is refused unless the operator allows
+//     them (TestHostileEmbeddingURLNotAccepted), and then dialled under the
+//     source policy (TestHostileEmbeddingURLUnderSourcePolicy); an
+//     endpoint's reply is quoted as a short reason only, and the operator's
+//     key goes only to the operator's endpoint
+//     (TestHostileEmbeddingReplyAndKey);
 //   - derived job ids cannot be squatted or pre-cancelled
 //     (TestHostileDerivedIDs);
 //   - secrets in URLs never reach a public event (TestHostileRedaction);
 //   - a compromised worker is confined by the NATS server itself
 //     (TestHostileCompromisedWorker).
+//
+// Archive and pack bombs are in pkg/pipeline/source (archive_test.go,
+// git_test.go), the Batch tag order in pkg/runtimes/awsbatch.
 
 import (
 	"bufio"
@@ -37,7 +45,9 @@ import (
 	"time"
 
 	"github.com/jetrun/jetrun/internal/testbin"
+	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/qdrantlite"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -427,4 +437,192 @@ func TestHostileCompromisedWorker(t *testing.T) {
 		nc.Close()
 		t.Errorf("a finished attempt's token still connects")
 	}
+}
+
+// failedFor reports whether a job's events end in failure (rejected,
+// failed or dead) and one of them gives the reason want: the dispatcher's
+// rejection, or the worker's own last report ("failed: ...").
+func failedFor(evs []messages.Event, want string) bool {
+	last := evs[len(evs)-1]
+	if !last.Type.Terminal() || last.Type == messages.EventSucceeded || last.Type == messages.EventCancelled {
+		return false
+	}
+	return strings.Contains(strings.Join(eventTexts(evs), "\n"), want)
+}
+
+// srcDir is a directory with one Go file, for jobs that must get as far as
+// embedding (--dev allows local paths).
+func srcDir(t *testing.T) string {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.go"), []byte("package a\n\n// F is a function.\nfunc F() int { return 1 }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// A job-supplied embedding URL is refused by a dispatcher that does not
+// accept them, before any worker runs: the URL's host receives nothing.
+func TestHostileEmbeddingURLNotAccepted(t *testing.T) {
+	h := startHostileDev(t, []string{"--embed-allow-job-urls=false"})
+	rec := newRecorder(t, http.StatusOK, "")
+	h.submit("embed-refused", "upload_file", fmt.Sprintf(`{"path":%q,"collection":"c","embedding":{"dense":{"base_url":%q,"model":"m"}}}`,
+		srcDir(t), rec.URL+"/v1"))
+	evs := h.final("embed-refused", 30*time.Second)
+	if last := evs[len(evs)-1]; last.Type != messages.EventRejected || !strings.Contains(last.Error, "does not accept job-supplied embedding URLs") {
+		t.Fatalf("events %v, last %+v: want rejected naming the rule", eventTypes(evs), last)
+	}
+	if r := rec.requests(); len(r) != 0 {
+		t.Errorf("the job's embedding URL was contacted: %q", r)
+	}
+}
+
+// Where job-supplied embedding URLs are accepted, the worker dials them
+// under the source policy: with private addresses off, loopback and the
+// cloud metadata address are refused before the job fetches anything.
+func TestHostileEmbeddingURLUnderSourcePolicy(t *testing.T) {
+	h := startHostileDev(t, []string{"--source-allow-private=false"})
+	rec := newRecorder(t, http.StatusOK, "")
+	for _, tc := range []struct{ id, url string }{
+		{"embed-loopback", rec.URL + "/v1"},
+		{"embed-metadata", "http://169.254.169.254/latest/v1"},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			h.submit(tc.id, "upload_repo", fmt.Sprintf(`{"repo_url":%q,"collection":"c","embedding":{"dense":{"base_url":%q,"model":"m"}}}`,
+				rec.URL+"/x.git", tc.url))
+			evs := h.final(tc.id, 60*time.Second)
+			if !failedFor(evs, "embedding.dense.base_url") {
+				t.Fatalf("events %v: want failed, naming embedding.dense.base_url", eventTexts(evs))
+			}
+		})
+	}
+	if r := rec.requests(); len(r) != 0 {
+		t.Errorf("a private address was contacted (the embedder or the repository): %q", r)
+	}
+}
+
+// An embedding endpoint's error reply reaches the job's public failed
+// event as a short reason only (120 bytes at most), never the reply; the
+// operator's key goes to the operator's endpoint and a job-supplied URL
+// gets no key at all.
+func TestHostileEmbeddingReplyAndKey(t *testing.T) {
+	const key = "sk-operator-key-0123456789"
+	const tail = "TAIL-OF-THE-REPLY-NEVER-QUOTED"
+	reply := fmt.Sprintf(`{"error":{"message":"%s %s"}}`, strings.Repeat("E", 200), tail)
+	rec := newRecorder(t, http.StatusBadRequest, reply)
+	h := startHostileDev(t, nil, "JETRUN_EMBEDDER_OPS_URL="+rec.URL+"/v1", "JETRUN_EMBEDDER_OPS_MODEL=m", "JETRUN_EMBEDDER_OPS_KEY="+key)
+	dir := srcDir(t)
+	for _, tc := range []struct{ id, dense, auth string }{
+		{"embed-operator", `{"endpoint":"ops"}`, "Bearer " + key},
+		{"embed-job-url", fmt.Sprintf(`{"base_url":%q,"model":"m"}`, rec.URL+"/v1"), ""},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			before := len(rec.requests())
+			h.submit(tc.id, "upload_file", fmt.Sprintf(`{"path":%q,"collection":%q,"embedding":{"dense":%s}}`, dir, tc.id, tc.dense))
+			evs := h.final(tc.id, 60*time.Second)
+			if !failedFor(evs, "EEEE") {
+				t.Fatalf("events %v: want failed, with the endpoint's reason", eventTexts(evs))
+			}
+			texts := eventTexts(evs)
+			noSecret(t, key, "an event", texts...)
+			noSecret(t, tail, "an event", texts...)
+			if long := strings.Repeat("E", 121); strings.Contains(strings.Join(texts, ""), long) {
+				t.Errorf("more than 120 bytes of the reply were quoted: %s", texts)
+			}
+			reqs := rec.requests()[before:]
+			if len(reqs) == 0 {
+				t.Fatal("the endpoint was never called")
+			}
+			for _, r := range reqs {
+				got := ""
+				for _, line := range strings.Split(r, "\r\n") {
+					if v, ok := strings.CutPrefix(line, "Authorization: "); ok {
+						got = v
+					}
+				}
+				if got != tc.auth {
+					t.Errorf("Authorization %q, want %q", got, tc.auth)
+				}
+			}
+		})
+	}
+	noSecret(t, key, "the dispatcher's log", h.stderr.String())
+	noSecret(t, tail, "the dispatcher's log", h.stderr.String())
+}
+
+// Secrets in a URL (a presigned query, userinfo) never reach a public
+// event, whether the URL is refused by the dispatcher or fails to fetch in
+// the worker.
+func TestHostileRedaction(t *testing.T) {
+	const sig = "SIG0123456789planted"
+	h := startHostileDev(t, nil)
+	rec := newRecorder(t, http.StatusForbidden, "")
+	for _, tc := range []struct{ id, kind, params, want string }{
+		{"redact-scheme", "upload_file", `{"url":"ftp://files.example/x.tar?X-Amz-Signature=` + sig + `","collection":"c"}`, "scheme must be"},
+		{"redact-userinfo", "upload_repo", `{"repo_url":"https://u:` + sig + `@git.example/x.git?t=` + sig + `","collection":"c"}`, "credentials in the URL"},
+		{"redact-fetch", "upload_file", `{"url":"` + rec.URL + `/x.tar?X-Amz-Signature=` + sig + `","collection":"c"}`, "403"},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			h.submit(tc.id, tc.kind, tc.params)
+			evs := h.final(tc.id, 60*time.Second)
+			if !failedFor(evs, tc.want) {
+				t.Fatalf("events %v: want refused, naming %q", eventTexts(evs), tc.want)
+			}
+			noSecret(t, sig, "an event", eventTexts(evs)...)
+		})
+	}
+	if r := rec.requests(); len(r) != 1 || !strings.Contains(r[0], sig) {
+		t.Errorf("the presigned URL was not fetched once, with its signature: %q", r)
+	}
+	noSecret(t, sig, "the dispatcher's log", h.stderr.String())
+}
+
+// A job that names no credential gets none, whatever the worker's
+// environment holds (a Batch job definition may inject the operator's
+// secrets into every worker): the real worker, run as a process with
+// JETRUN_GIT_TOKEN and JETRUN_EMBED_API_KEY set, sends no Authorization to
+// the job's repository or embedding URL.
+func TestHostileWorkerEnvironmentSecrets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the worker as a process")
+	}
+	const gitToken, embedKey = "ghp-in-the-environment-1", "sk-in-the-environment-2"
+	worker, err := testbin.Path("worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs, err := qdrantlite.Start("127.0.0.1:0", qdrantlite.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { qs.Close() })
+	rec := newRecorder(t, http.StatusNotFound, "")
+	run := func(op, params string) string {
+		cmd := exec.Command(worker, op, "--params", params)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "JETRUN_WORK_DIR=" + t.TempDir(),
+			"JETRUN_GIT_TOKEN=" + gitToken, "JETRUN_EMBED_API_KEY=" + embedKey,
+			jobs.EnvAllowHTTP + "=1", jobs.EnvAllowPrivate + "=1", jobs.EnvAllowLocal + "=1",
+			"QDRANT_URL=http://" + qs.Addr()}
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("%s succeeded against a recorder that answers 404:\n%s", op, out)
+		}
+		return string(out)
+	}
+	outs := []string{
+		run("upload_repo", fmt.Sprintf(`{"repo_url":%q,"collection":"c"}`, rec.URL+"/x.git")),
+		run("upload_file", fmt.Sprintf(`{"path":%q,"collection":"c","embedding":{"dense":{"base_url":%q,"model":"m"}}}`, srcDir(t), rec.URL+"/v1")),
+	}
+	reqs := rec.requests()
+	var paths []string
+	for _, r := range reqs {
+		paths = append(paths, strings.SplitN(r, "\n", 2)[0])
+		if strings.Contains(r, "Authorization") || strings.Contains(r, gitToken) || strings.Contains(r, embedKey) {
+			t.Errorf("a secret the job did not name was sent:\n%s", r)
+		}
+	}
+	if !strings.Contains(strings.Join(paths, " "), "/x.git/info/refs") || !strings.Contains(strings.Join(paths, " "), "/v1/embeddings") {
+		t.Errorf("the worker did not reach both the repository and the embedder: %q", paths)
+	}
+	noSecret(t, gitToken, "the worker's output", outs...)
+	noSecret(t, embedKey, "the worker's output", outs...)
 }

@@ -142,10 +142,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.IntVar(&c.replicas, "replicas", intEnv("JETRUN_REPLICAS", 1), "replicas of the streams and bucket (3 on a NATS cluster) (env JETRUN_REPLICAS)")
 	fs.BoolVar(&c.printVersion, "version", false, "print the version and exit")
 	fs.StringVar(&c.allowHosts, "source-allow-hosts", getenv(jobs.EnvAllowHosts), "hosts workers may fetch repositories and files from, comma-separated, *.suffix allowed; empty: any public host (env "+jobs.EnvAllowHosts+")")
-	fs.BoolVar(&c.allowHTTP, "source-allow-http", getenv(jobs.EnvAllowHTTP) == "1", "let workers fetch plain http URLs (env "+jobs.EnvAllowHTTP+"=1; on with --dev)")
-	fs.BoolVar(&c.allowPrivate, "source-allow-private", getenv(jobs.EnvAllowPrivate) == "1", "let workers reach loopback, private and link-local addresses (env "+jobs.EnvAllowPrivate+"=1; on with --dev)")
+	fs.BoolVar(&c.allowHTTP, "source-allow-http", getenv(jobs.EnvAllowHTTP) == "1", "let workers fetch plain http URLs (env "+jobs.EnvAllowHTTP+"=1; on with --dev unless set to false)")
+	fs.BoolVar(&c.allowPrivate, "source-allow-private", getenv(jobs.EnvAllowPrivate) == "1", "let workers reach loopback, private and link-local addresses (env "+jobs.EnvAllowPrivate+"=1; on with --dev unless set to false)")
 	fs.BoolVar(&c.embedJobURLs, "embed-allow-job-urls", getenv("JETRUN_EMBED_ALLOW_JOB_URLS") == "1", "accept jobs that name their own embedding base_url (dialled under the source policy) besides the configured endpoints JETRUN_EMBEDDER_<NAME>_URL/_MODEL/_KEY (env JETRUN_EMBED_ALLOW_JOB_URLS=1; on with --dev unless set to false)")
-	fs.BoolVar(&c.allowLocal, "source-allow-local", getenv(jobs.EnvAllowLocal) == "1", "let jobs index file:// URLs and local paths on the worker's machine (env "+jobs.EnvAllowLocal+"=1; on with --dev)")
+	fs.BoolVar(&c.allowLocal, "source-allow-local", getenv(jobs.EnvAllowLocal) == "1", "let jobs index file:// URLs and local paths on the worker's machine (env "+jobs.EnvAllowLocal+"=1; on with --dev unless set to false)")
 	c.nats.RegisterFlags(fs, getenv)
 	qcfg, err := qdrantstore.FromEnv(getenv)
 	if err != nil {
@@ -165,12 +165,24 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if c.dev {
-		// --dev trusts the developer's machine: job-supplied embedding
-		// URLs are on unless the flag says otherwise.
-		set := false
-		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "embed-allow-job-urls" })
-		if !set && getenv("JETRUN_EMBED_ALLOW_JOB_URLS") == "" {
-			c.embedJobURLs = true
+		// --dev trusts the developer's machine: plain http, private
+		// addresses, local paths and job-supplied embedding URLs are on
+		// unless a flag or its variable says otherwise (--dev
+		// --source-allow-private=false tries the production policy).
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, o := range []struct {
+			flag, env string
+			v         *bool
+		}{
+			{"source-allow-http", jobs.EnvAllowHTTP, &c.allowHTTP},
+			{"source-allow-private", jobs.EnvAllowPrivate, &c.allowPrivate},
+			{"source-allow-local", jobs.EnvAllowLocal, &c.allowLocal},
+			{"embed-allow-job-urls", "JETRUN_EMBED_ALLOW_JOB_URLS", &c.embedJobURLs},
+		} {
+			if !set[o.flag] && getenv(o.env) == "" {
+				*o.v = true
+			}
 		}
 	}
 	if err := c.qdrant.Validate(); err != nil {
@@ -367,9 +379,9 @@ In another terminal:
 	}
 	maps.Copy(workerEnv, qEnv)
 	maps.Copy(workerSecrets, qSecrets)
-	// The source policy workers apply; --dev trusts the developer's machine.
+	// The source policy workers apply.
 	flag1 := func(on bool) string {
-		if on || c.dev {
+		if on {
 			return "1"
 		}
 		return ""
@@ -414,7 +426,7 @@ In another terminal:
 		WorkerSecrets:         workerSecrets,
 		WorkerAuth:            workerAuth,
 		Grant:                 func(ref jobs.SecretRef) error { return jobs.CredentialMayReach(getenv, ref.Credential, ref.URL) },
-		Endpoints:             endpointsFrom(getenv),
+		Endpoints:             jobs.EndpointsFromEnv(getenv),
 		AllowJobEmbeddingURLs: c.embedJobURLs,
 		Credentials:           credentialsFrom(getenv),
 		Streams:               dispatch.StreamConfig{Replicas: c.replicas},
@@ -525,31 +537,11 @@ var environ = os.Environ
 func credentialsFrom(getenv func(string) string) func(string) (string, bool) {
 	return func(name string) (string, bool) {
 		if ep, ok := strings.CutPrefix(name, jobs.EndpointCredential("")); ok {
-			v := getenv(embedderEnv(ep, "KEY"))
+			v := getenv(jobs.EndpointEnv(ep, "KEY"))
 			return v, v != ""
 		}
 		key := "JETRUN_CREDENTIAL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 		v := getenv(key)
 		return v, v != ""
-	}
-}
-
-// embedderEnv names a variable of the named embedding endpoint:
-// JETRUN_EMBEDDER_<NAME>_<WHAT> (upper case, '-' as '_').
-func embedderEnv(name, what string) string {
-	return "JETRUN_EMBEDDER_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_" + what
-}
-
-// endpointsFrom resolves the operator's embedding endpoints from
-// JETRUN_EMBEDDER_<NAME>_URL and _MODEL (required), _KEY (a secret),
-// _DIMENSIONS, _BATCH_SIZE, _BATCH_TOKENS and _CONCURRENCY (the most a job
-// may use).
-func endpointsFrom(getenv func(string) string) func(string) (jobs.Endpoint, bool) {
-	return func(name string) (jobs.Endpoint, bool) {
-		num := func(what string) int { n, _ := strconv.Atoi(getenv(embedderEnv(name, what))); return max(n, 0) }
-		ep := jobs.Endpoint{Name: name, URL: getenv(embedderEnv(name, "URL")), Model: getenv(embedderEnv(name, "MODEL")),
-			Dimensions: num("DIMENSIONS"), BatchSize: num("BATCH_SIZE"), BatchTokens: num("BATCH_TOKENS"), Concurrency: num("CONCURRENCY"),
-			HasKey: getenv(embedderEnv(name, "KEY")) != ""}
-		return ep, ep.URL != "" && ep.Model != ""
 	}
 }

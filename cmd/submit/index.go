@@ -28,6 +28,7 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 type embeddingFlags struct {
 	batch, batchTokens, concurrency int
 	sparse                          string
+	denseEndpoint                   string
 	denseURL                        string
 	denseModel                      string
 	denseDims                       int
@@ -37,6 +38,7 @@ type embeddingFlags struct {
 
 func (e *embeddingFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&e.sparse, "sparse", envOr(getenv, "JETRUN_EMBED_SPARSE", "bm25"), "sparse embedder: bm25 or none (env JETRUN_EMBED_SPARSE)")
+	fs.StringVar(&e.denseEndpoint, "dense-endpoint", getenv("JETRUN_EMBED_ENDPOINT"), "name of an embedding endpoint the operator configured on the dispatcher (JETRUN_EMBEDDER_<NAME>_URL, _MODEL, _KEY): its URL, model and key; instead of --dense-url (env JETRUN_EMBED_ENDPOINT)")
 	fs.StringVar(&e.denseURL, "dense-url", getenv("JETRUN_EMBED_BASE_URL"), "OpenAI-compatible embeddings base URL, e.g. http://tei:8080/v1; empty: no dense vectors (env JETRUN_EMBED_BASE_URL)")
 	fs.StringVar(&e.denseModel, "dense-model", getenv("JETRUN_EMBED_MODEL"), "dense model, e.g. Qwen/Qwen3-Embedding-8B (env JETRUN_EMBED_MODEL)")
 	dims, _ := strconv.Atoi(getenv("JETRUN_EMBED_DIMENSIONS"))
@@ -53,11 +55,41 @@ func (e embeddingFlags) embedding() jobs.Embedding {
 	if e.sparse == "bm25" {
 		out.Sparse = ""
 	}
-	if e.denseURL != "" {
+	switch {
+	case e.denseEndpoint != "":
+		// Model, URL and key are the endpoint's: the job's validation
+		// refuses --dense-url, --dense-model or --dense-credential with it.
+		out.Dense = &jobs.DenseEmbedding{Endpoint: e.denseEndpoint, BaseURL: e.denseURL, Model: e.denseModel, Credential: e.credential,
+			Dimensions: e.denseDims, QueryInstruction: e.instruction, BatchSize: e.batch, BatchTokens: e.batchTokens, Concurrency: e.concurrency}
+	case e.denseURL != "":
 		out.Dense = &jobs.DenseEmbedding{BaseURL: e.denseURL, Model: e.denseModel, Dimensions: e.denseDims, Credential: e.credential,
 			QueryInstruction: e.instruction, BatchSize: e.batch, BatchTokens: e.batchTokens, Concurrency: e.concurrency}
 	}
 	return out
+}
+
+// searchDense returns the dense embedder's URL, model and key for a
+// search: --dense-url (key JETRUN_EMBED_API_KEY) or a named endpoint
+// resolved from this process's JETRUN_EMBEDDER_<NAME>_* variables (the
+// dispatcher's configuration is not visible to the CLI). ok is false when
+// neither is given.
+func (e embeddingFlags) searchDense(getenv func(string) string) (baseURL, model, key string, ok bool, err error) {
+	if e.denseEndpoint == "" {
+		return e.denseURL, e.denseModel, getenv(jobs.EnvEmbedAPIKey), e.denseURL != "", nil
+	}
+	if e.denseURL != "" {
+		return "", "", "", false, fmt.Errorf("--dense-endpoint and --dense-url: give one")
+	}
+	ep, found := jobs.EndpointsFromEnv(getenv)(e.denseEndpoint)
+	if !found {
+		return "", "", "", false, fmt.Errorf("--dense-endpoint %s: set %s and %s where submit search runs (the dispatcher's endpoints are not visible to the CLI), or give --dense-url",
+			e.denseEndpoint, jobs.EndpointEnv(e.denseEndpoint, "URL"), jobs.EndpointEnv(e.denseEndpoint, "MODEL"))
+	}
+	model = ep.Model
+	if e.denseModel != "" {
+		model = e.denseModel
+	}
+	return ep.URL, model, getenv(jobs.EndpointEnv(e.denseEndpoint, "KEY")), true, nil
 }
 
 func (a *app) uploadRepo(ctx context.Context, args []string) int {
@@ -301,8 +333,12 @@ func (a *app) search(ctx context.Context, args []string) int {
 		sparse = embed.NewBM25()
 	}
 	var dense embed.Dense
-	if info.Schema.Dense != nil && e.denseURL != "" {
-		model, indexed := e.denseModel, info.Schema.Metadata[pipeline.MetaDense]
+	denseURL, denseModel, denseKey, haveDense, err := e.searchDense(a.getenv)
+	if err != nil {
+		return a.fail(err)
+	}
+	if info.Schema.Dense != nil && haveDense {
+		model, indexed := denseModel, info.Schema.Metadata[pipeline.MetaDense]
 		if model == "" {
 			model = indexed
 		} else if indexed != "" && model != indexed {
@@ -313,17 +349,17 @@ func (a *app) search(ctx context.Context, args []string) int {
 		if e.denseDims > 0 {
 			dims = e.denseDims
 		}
-		dense, err = embed.NewOpenAI(embed.OpenAIConfig{BaseURL: e.denseURL, Model: model, Dimensions: dims,
-			APIKey: a.getenv(jobs.EnvEmbedAPIKey), QueryInstruction: e.instruction})
+		dense, err = embed.NewOpenAI(embed.OpenAIConfig{BaseURL: denseURL, Model: model, Dimensions: dims,
+			APIKey: denseKey, QueryInstruction: e.instruction})
 		if err != nil {
 			return a.fail(err)
 		}
 	}
 	if sparse == nil && dense == nil {
-		return a.fail(fmt.Errorf("collection %s: nothing to search with (it has %s; give --dense-url for dense vectors)", *collection, describeSchema(info.Schema)))
+		return a.fail(fmt.Errorf("collection %s: nothing to search with (it has %s; give --dense-url or --dense-endpoint for dense vectors)", *collection, describeSchema(info.Schema)))
 	}
 	if info.Schema.Dense != nil && dense == nil {
-		fmt.Fprintln(a.stderr, "submit search: the collection also has dense vectors; give --dense-url (env JETRUN_EMBED_BASE_URL) to search them too")
+		fmt.Fprintln(a.stderr, "submit search: the collection also has dense vectors; give --dense-url or --dense-endpoint to search them too")
 	}
 	hits, err := pipeline.Search(ctx, st, pipeline.SearchOptions{Collection: *collection, Query: query, Sparse: sparse, Dense: dense, Limit: *limit, Path: *path, Language: *lang})
 	if err != nil {

@@ -228,3 +228,43 @@ func writeTarGz(t *testing.T, path string, files map[string]string) {
 		t.Fatal(err)
 	}
 }
+
+// TestIndexingWithAnOperatorEndpoint: a job names the operator's
+// embedding endpoint (--dense-endpoint); the URL, model and key are the
+// dispatcher's, the key reaches the endpoint and nothing else, and search
+// resolves the same name from its own environment.
+func TestIndexingWithAnOperatorEndpoint(t *testing.T) {
+	const key = "sk-operator-endpoint-key"
+	repo := gittest.New(t, map[string]string{"server/listen.go": e2eGo})
+	emb := embedtest.New(embedtest.Options{Dim: 8, Model: "ops-model", APIKey: key})
+	t.Cleanup(emb.Close)
+	d := startDev(t, "JETRUN_EMBEDDER_OPS_URL="+emb.URL(), "JETRUN_EMBEDDER_OPS_MODEL=ops-model", "JETRUN_EMBEDDER_OPS_KEY="+key)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	r := submitDev(t, ctx, d, "upload-repo", repo.URL, "--collection", "ops", "--dense-endpoint", "ops", "--wait")
+	if r.code != exitOK || !strings.Contains(r.stdout, "succeeded") || emb.Requests() == 0 {
+		t.Fatalf("upload-repo --dense-endpoint: exit %d, %d embedding requests\n%s\n%s", r.code, emb.Requests(), r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, key) {
+		t.Fatalf("the endpoint's key reached the CLI's output:\n%s\n%s", r.stdout, r.stderr)
+	}
+	r = submitDev(t, ctx, d, "upload-repo", repo.URL, "--collection", "ops", "--dense-endpoint", "ops", "--dense-model", "other", "--wait")
+	if r.code == exitOK || !strings.Contains(r.stdout+r.stderr, "set endpoint alone") {
+		t.Fatalf("--dense-endpoint with --dense-model: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = submitDev(t, ctx, d, "search", "--collection", "ops", "--dense-endpoint", "ops", "ParseListenAddress")
+	if r.code == exitOK || !strings.Contains(r.stderr, "JETRUN_EMBEDDER_OPS_URL") {
+		t.Fatalf("search with an endpoint this process does not know: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	host, port, _ := net.SplitHostPort(d.qdrant)
+	env := map[string]string{"QDRANT_HOST": host, "QDRANT_PORT": port,
+		"JETRUN_EMBEDDER_OPS_URL": emb.URL(), "JETRUN_EMBEDDER_OPS_MODEL": "ops-model", "JETRUN_EMBEDDER_OPS_KEY": key}
+	var out, errb bytes.Buffer
+	before := emb.Requests()
+	code := run(ctx, []string{"search", "--collection", "ops", "--dense-endpoint", "ops", "--sparse", "none", "ParseListenAddress"},
+		func(k string) string { return env[k] }, &out, &errb)
+	if code != exitOK || !strings.Contains(out.String(), "server/listen.go:") || emb.Requests() != before+1 {
+		t.Fatalf("search --dense-endpoint: exit %d, %d query embeddings\n%s\n%s", code, emb.Requests()-before, out.String(), errb.String())
+	}
+}

@@ -231,9 +231,6 @@ func (w *worker) embedders(e jobs.Embedding) (embed.Sparse, embed.Dense, error) 
 	return sparse, d, nil
 }
 
-// selector builds the job's file selection. A git checkout holds tracked
-// files only, some force-added past a .gitignore: those are indexed, so
-// git sources do not apply .gitignore.
 // credential returns the secret in env for the credential the job named,
 // after checking that it may be sent to rawURL (jobs.CredentialMayReach).
 // A job that names no credential gets none, whatever the worker's
@@ -249,6 +246,9 @@ func (w *worker) credential(name, env, rawURL string) (string, error) {
 	return w.getenv(env), nil
 }
 
+// selector builds the job's file selection. A git checkout holds tracked
+// files only, some force-added past a .gitignore: those are indexed, so
+// git sources do not apply .gitignore.
 func (w *worker) selector(s jobs.Selection, git bool) (*source.Selector, error) {
 	sel, err := source.NewSelector(source.SelectOptions{Include: s.Include, Exclude: s.Exclude, NoGitignore: git})
 	if err != nil {
@@ -264,14 +264,23 @@ type indexResult struct {
 	MaxRSSMiB float64 `json:"max_rss_mib"`
 }
 
-func (w *worker) index(ctx context.Context, o pipeline.Options, e jobs.Embedding, sel jobs.Selection, git bool) (any, error) {
+// prepare builds a job's embedders and file selection before anything is
+// fetched: a refused embedding URL or a bad pattern fails the job before
+// it contacts its source.
+func (w *worker) prepare(e jobs.Embedding, sel jobs.Selection, git bool) (pipeline.Options, error) {
+	var o pipeline.Options
 	var err error
 	if o.Sparse, o.Dense, err = w.embedders(e); err != nil {
-		return nil, err
+		return o, err
 	}
 	if o.Selector, err = w.selector(sel, git); err != nil {
-		return nil, err
+		return o, err
 	}
+	return o, nil
+}
+
+// index runs the pipeline with o (from prepare, its source filled in).
+func (w *worker) index(ctx context.Context, o pipeline.Options) (any, error) {
 	st, err := w.store(ctx)
 	if err != nil {
 		return nil, err
@@ -291,6 +300,10 @@ func (w *worker) index(ctx context.Context, o pipeline.Options, e jobs.Embedding
 }
 
 func (w *worker) uploadRepo(ctx context.Context, p jobs.UploadRepoParams) (any, error) {
+	o, err := w.prepare(p.Embedding, p.Selection, true)
+	if err != nil {
+		return nil, err
+	}
 	dir, cleanup, err := w.workDir()
 	if err != nil {
 		return nil, err
@@ -324,7 +337,8 @@ func (w *worker) uploadRepo(ctx context.Context, p jobs.UploadRepoParams) (any, 
 	if p.Ref != "" {
 		id += "@" + p.Ref
 	}
-	return w.index(ctx, pipeline.Options{Collection: p.Collection, SourceID: id, Commit: g.Commit(), Source: g}, p.Embedding, p.Selection, true)
+	o.Collection, o.SourceID, o.Commit, o.Source = p.Collection, id, g.Commit(), g
+	return w.index(ctx, o)
 }
 
 // sourceURL names a URL source: without credentials, query or fragment
@@ -342,6 +356,10 @@ func sourceURL(raw string) string {
 const maxUpload = 2 << 30
 
 func (w *worker) uploadFile(ctx context.Context, p jobs.UploadFileParams) (any, error) {
+	o, err := w.prepare(p.Embedding, p.Selection, false)
+	if err != nil {
+		return nil, err
+	}
 	dir, cleanup, err := w.workDir()
 	if err != nil {
 		return nil, err
@@ -386,7 +404,8 @@ func (w *worker) uploadFile(ctx context.Context, p jobs.UploadFileParams) (any, 
 	if err != nil {
 		return nil, err
 	}
-	return w.index(ctx, pipeline.Options{Collection: p.Collection, SourceID: id, Source: src}, p.Embedding, p.Selection, false)
+	o.Collection, o.SourceID, o.Source = p.Collection, id, src
+	return w.index(ctx, o)
 }
 
 // openInput opens a fetched input: an archive's entries, a local

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"strings"
 )
 
 // Worker environment variables of an operator's embedding endpoint, set by
@@ -90,4 +91,26 @@ func resolveDense(p *Plan, opts Options) error {
 		p.Secrets = append(p.Secrets, SecretRef{Credential: EndpointCredential(ep.Name), Env: EnvEmbedAPIKey, URL: ep.URL, Endpoint: true})
 	}
 	return nil
+}
+
+// EndpointEnv names a variable of the named embedding endpoint:
+// JETRUN_EMBEDDER_<NAME>_<WHAT> (upper case, '-' as '_').
+func EndpointEnv(name, what string) string {
+	return "JETRUN_EMBEDDER_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_" + what
+}
+
+// EndpointsFromEnv resolves embedding endpoints from
+// JETRUN_EMBEDDER_<NAME>_URL and _MODEL (required), _KEY (a secret; only
+// HasKey is set), _DIMENSIONS, _BATCH_SIZE, _BATCH_TOKENS and
+// _CONCURRENCY (the most a job may use). The dispatcher reads its
+// endpoints this way, and `submit search` the same variables where the
+// operator runs it.
+func EndpointsFromEnv(getenv func(string) string) func(string) (Endpoint, bool) {
+	return func(name string) (Endpoint, bool) {
+		num := func(what string) int { n, _ := strconv.Atoi(getenv(EndpointEnv(name, what))); return max(n, 0) }
+		ep := Endpoint{Name: name, URL: getenv(EndpointEnv(name, "URL")), Model: getenv(EndpointEnv(name, "MODEL")),
+			Dimensions: num("DIMENSIONS"), BatchSize: num("BATCH_SIZE"), BatchTokens: num("BATCH_TOKENS"), Concurrency: num("CONCURRENCY"),
+			HasKey: getenv(EndpointEnv(name, "KEY")) != ""}
+		return ep, ep.URL != "" && ep.Model != ""
+	}
 }

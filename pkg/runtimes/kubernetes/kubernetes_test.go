@@ -1,6 +1,7 @@
 package kubernetes_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -514,6 +515,12 @@ func TestStopConfirmsGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
+	// "ready" is printed once the worker ignores SIGTERM; a SIGTERM sent
+	// before that (the process runs, the Go runtime is still starting)
+	// would end it at once.
+	if sc := bufio.NewScanner(rc); !scanFor(sc, "ready") {
+		t.Fatalf("the worker never printed ready: %v", sc.Err())
+	}
 	begin := time.Now()
 	if err := rt.Stop(ctx, h, time.Second); err != nil {
 		t.Fatal(err)
@@ -681,4 +688,14 @@ func (p *proxy) cut(d time.Duration) {
 		c.Close()
 		p.cuts.Add(1)
 	}
+}
+
+// scanFor reads lines until one contains want.
+func scanFor(sc *bufio.Scanner, want string) bool {
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), want) {
+			return true
+		}
+	}
+	return false
 }
