@@ -153,8 +153,15 @@ func (p Policy) CheckURL(raw string) (*url.URL, error) {
 		// only that it does not parse.
 		return nil, fmt.Errorf("%w: URL does not parse", ErrPolicy)
 	}
-	if u.User != nil {
+	// The rendering is checked too: it is what clients send and logs
+	// show, and escaping can make it look like userinfo where the input
+	// did not ("#://\"@" renders as "#://%22@").
+	rendered := u.String()
+	if u.User != nil || redact.HasUserinfo(rendered) {
 		return nil, fmt.Errorf("%w: credentials in the URL are not allowed; use a named credential", ErrPolicy)
+	}
+	if len(rendered) > MaxURLLength {
+		return nil, fmt.Errorf("%w: URL longer than %d bytes once escaped", ErrPolicy, MaxURLLength)
 	}
 	scheme := strings.ToLower(u.Scheme)
 	switch scheme {
