@@ -307,21 +307,46 @@ func (c *Client) follow(ctx context.Context, subjects []string, policy jetstream
 	}
 }
 
+// cancelTry bounds one cancel request; a dispatcher answers in
+// milliseconds once it has read and written the job's record.
+const cancelTry = 5 * time.Second
+
 // Cancel asks the dispatchers to cancel a job. Cancellation is durable: it
 // is recorded even for a job still waiting in the queue, which then never
-// runs.
+// runs. A reply with Accepted means the wish is in the job's record and
+// holds: the job ends cancelled (or dead, if its last attempt was being
+// dead-lettered at that moment), never succeeded. If the job's end was
+// recorded first, the reply is not accepted and names the state.
 func (c *Client) Cancel(ctx context.Context, jobID, reason string) (messages.CancelReply, error) {
 	var r messages.CancelReply
 	if !messages.ValidJobID(jobID) {
 		return r, fmt.Errorf("%w: job id %q", messages.ErrInvalid, jobID)
 	}
 	body, _ := json.Marshal(messages.CancelRequest{Reason: reason})
-	m, err := c.nc.RequestWithContext(ctx, c.names.CancelSubject(jobID), body)
+	// A cancel is idempotent: a request nobody answered (the dispatcher
+	// serving it died, or none was up) is sent again, four times at most
+	// within ctx. An error means no dispatcher said the cancel was
+	// recorded; the caller must not take it as done.
+	var m *nats.Msg
+	var err error
+	for try := 1; ; try++ {
+		actx, cancel := context.WithTimeout(ctx, cancelTry)
+		m, err = c.nc.RequestWithContext(actx, c.names.CancelSubject(jobID), body)
+		cancel()
+		unanswered := errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
+		if err == nil || !unanswered || try == 4 || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-time.After(time.Duration(try) * 500 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
 	if errors.Is(err, nats.ErrNoResponders) {
 		return r, fmt.Errorf("cancel %s: %w", jobID, ErrNoDispatcher)
 	}
 	if err != nil {
-		return r, fmt.Errorf("cancel %s: %w", jobID, err)
+		return r, fmt.Errorf("cancel %s: not recorded (no dispatcher answered): %w", jobID, err)
 	}
 	if err := json.Unmarshal(m.Data, &r); err != nil {
 		return r, fmt.Errorf("cancel %s: bad reply: %w", jobID, err)

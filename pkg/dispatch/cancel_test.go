@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -236,5 +237,53 @@ func TestGracefulShutdownLeavesWorkloadForNextOwner(t *testing.T) {
 	}
 	if out := e.logs("handover", 1); strings.Count(out, "handover-marker") != 1 {
 		t.Fatalf("worker ran %d times", strings.Count(out, "handover-marker"))
+	}
+}
+
+// An accepted cancel holds: one recorded after the workload exited 0 but
+// before its success was recorded cancels the job (the reply said
+// accepted), and one sent after the success was recorded is refused with
+// the job's state (the reply says so).
+func TestAcceptedCancelHolds(t *testing.T) {
+	e := setup(t)
+	cfg := e.config()
+	replies := make(chan messages.CancelReply, 2)
+	var mu sync.Mutex
+	once := map[string]bool{}
+	cfg.Failpoint = func(point string) {
+		switch point {
+		case "exited", "record:succeeded":
+			mu.Lock()
+			first := !once[point]
+			once[point] = true
+			mu.Unlock()
+			if !first {
+				return
+			}
+			id := map[string]string{"exited": "race-exit", "record:succeeded": "race-done"}[point]
+			replies <- e.cancel(id)
+		}
+	}
+	e.start(cfg)
+	e.submit("race-exit", "smoke", `{}`, "")
+	evs := e.events("race-exit", 30*time.Second)
+	if r := <-replies; !r.Accepted {
+		t.Fatalf("cancel before the success was recorded: %+v, want accepted", r)
+	}
+	if last := evs[len(evs)-1]; last.Type != messages.EventCancelled || slices.Contains(types(evs), "succeeded") {
+		t.Fatalf("events %v: an accepted cancel must hold", types(evs))
+	}
+	if rec := e.record("race-exit"); rec.State != messages.StateCancelled || rec.ExitCode == nil || *rec.ExitCode != 0 {
+		t.Fatalf("record %+v: want cancelled, with the workload's exit code 0", rec)
+	}
+
+	e.submit("race-done", "smoke", `{}`, "")
+	evs = e.events("race-done", 30*time.Second)
+	r := <-replies
+	if r.Accepted || r.State != messages.StateSucceeded || !strings.Contains(r.Error, "already finished") {
+		t.Fatalf("cancel after the success was recorded: %+v, want refused, naming the state", r)
+	}
+	if last := evs[len(evs)-1]; last.Type != messages.EventSucceeded {
+		t.Fatalf("events %v", types(evs))
 	}
 }

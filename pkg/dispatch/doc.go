@@ -59,10 +59,10 @@
 //     sequence belongs to another message with the same job id: the message
 //     is a duplicate, it is acknowledged and dropped (logged, counted in
 //     jetrun_duplicate_submissions_total, no event). A record in a terminal
-//     state means the job is finished: its terminal event is published again
-//     when the record changed less than DuplicateWindow-1m ago (the events
-//     stream drops it if the first one arrived), and the message is
-//     acknowledged. Otherwise this is a redelivery of the job's own message
+//     state means the job is finished: its terminal event is published if
+//     the events stream lacks it (the owner died between recording the end
+//     and announcing it; the subject's last event is looked up), and the
+//     message is acknowledged. Otherwise this is a redelivery of the job's own message
 //     (or its first delivery after a pre-recorded cancel, msg_seq 0): the
 //     dispatcher becomes the owner by CAS (owner, msg_seq and delivery, the
 //     message's delivery count, so that a redelivery to the same dispatcher
@@ -141,6 +141,14 @@
 //     handler stops: it never launches or kills after that. Once the
 //     terminal transition is recorded the message is settled: succeeded or
 //     cancelled → Ack, dead → Term.
+//
+//     Success is the one transition recorded before it is announced: the
+//     "succeeded" record is written by CAS first, then the event published.
+//     A cancel recorded before that CAS makes it conflict, and the job is
+//     recorded "cancelled" instead (with the exit code 0): an accepted
+//     cancel holds. A dispatcher that dies between the two leaves a
+//     terminal record; the next delivery of the message publishes its event
+//     (step 4).
 //
 // Retries. A failed attempt (non-zero exit, timeout, launch error, workload
 // gone, watchdog) is first recorded by the "failed" transition, which does
@@ -250,6 +258,15 @@
 //     while Start runs finds a workload, which is stopped as soon as it is
 //     watched.
 //
+// An accepted cancel holds: once the reply says accepted, the job does
+// not succeed. A workload that exits 0 after the cancel was recorded, and
+// before its success was, ends "cancelled" (its exit code recorded). A
+// cancel that arrives after the success was recorded is not accepted; the
+// reply's error says "job already finished: succeeded". A request nobody
+// answers (the dispatcher serving it died) was maybe not recorded: the
+// client (pkg/client, submit cancel) sends it again, and reports an error
+// if no dispatcher answered.
+//
 // The wish survives restarts: whoever owns the job next reads it from the
 // record. A dispatcher that takes over a job whose record already says
 // "cancel" does not launch it (or stops the adopted workload) and records
@@ -287,7 +304,9 @@
 //	recorded        the record was created; "accepted" not yet published
 //	accepted        "accepted" published; nothing launched yet
 //	event:<type>    a transition's event published; the record not yet written
+//	                (for succeeded: the record written, the message not yet settled)
 //	record:<type>   a transition's record written (CAS done)
+//	                (for succeeded: the event not yet published)
 //	launched        Runtime.Start returned; the workload is not yet watched
 //	exited          Runtime.Wait returned; the result is not yet recorded
 //

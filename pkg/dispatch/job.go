@@ -24,6 +24,11 @@ var (
 	errPermanent = errors.New("permanent failure")
 	// errLostOwnership: another dispatcher owns the job now; stop touching it.
 	errLostOwnership = errors.New("lost ownership of the job")
+	// errMerged: a cancel request changed the record; redo the transition.
+	errMerged = errors.New("record changed by a cancel request")
+	// errCancelRequested: a cancel was recorded before the attempt's
+	// success was: the job is cancelled instead.
+	errCancelRequested = errors.New("cancel requested")
 )
 
 // settlement is what becomes of a message; settle applies it.
@@ -315,7 +320,7 @@ func (j *job) takeOver() settlement {
 		}
 		if rec.State.Terminal() {
 			j.rec = rec
-			j.reemitTerminal(ctx)
+			j.publishTerminal(ctx)
 			return ack()
 		}
 		prev := rec.Owner
@@ -362,23 +367,35 @@ func (j *job) takeOver() settlement {
 	return transient(errors.New("job record keeps changing"))
 }
 
-// reemitTerminal publishes a finished job's terminal event again if it may
-// have been lost (a crash between recording and publishing); inside the
-// duplicate window the stream drops it if it was not.
-func (j *job) reemitTerminal(ctx context.Context) {
-	if time.Since(j.rec.Updated) > j.d.cfg.Streams.DuplicateWindow-time.Minute {
-		return
-	}
+// publishTerminal publishes a finished job's terminal event if the events
+// stream lacks it: the previous owner may have died between recording the
+// end and announcing it (successes are recorded first, see finish; a
+// cancel of a job waiting to retry too). The stream is asked for the
+// subject's last event, so this holds however late the message comes
+// back; if it cannot be asked, the event is published anyway and the
+// stream's duplicate window drops a copy.
+func (j *job) publishTerminal(ctx context.Context) {
 	typ := map[messages.State]messages.EventType{
 		messages.StateSucceeded: messages.EventSucceeded, messages.StateCancelled: messages.EventCancelled,
 		messages.StateDead: messages.EventDead, messages.StateRejected: messages.EventRejected,
 	}[j.rec.State]
+	if st, err := j.d.js.Stream(ctx, j.d.names.EventsStream()); err == nil {
+		m, err := st.GetLastMsgForSubject(ctx, j.d.names.EventSubject(j.id, typ))
+		if err == nil {
+			if ev, err := messages.DecodeEvent(m.Data); err == nil && ev.Seq == j.rec.Seq {
+				return // announced
+			}
+		} else if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			j.log.Debug().Err(err).Msg("look up the terminal event")
+		}
+	}
 	ev := j.event(typ)
-	ev.Error = j.rec.Error
-	ev.ExitCode = j.rec.ExitCode
 	ev.Time = j.rec.Updated
+	if j.rec.State == messages.StateCancelled && j.rec.Owner == "" {
+		ev.Message = "cancelled while waiting to retry"
+	}
 	if err := j.d.publishEvent(ctx, &ev); err != nil {
-		j.log.Warn().Err(err).Msg("re-emit terminal event")
+		j.log.Warn().Err(err).Msg("publish the terminal event")
 	}
 }
 
@@ -575,9 +592,14 @@ func (j *job) adopt() settlement {
 		return transient(fmt.Errorf("inspect %s: %w", h.Name, err))
 	}
 	j.log.Info().Str("handle", h.Name).Str("phase", string(st.Phase)).Msg("adopted workload")
-	if j.rec.Desired == messages.DesiredCancel && !st.Phase.Done() {
-		if st.Phase == runtimes.PhaseNotFound {
+	if j.rec.Desired == messages.DesiredCancel {
+		switch {
+		case st.Phase == runtimes.PhaseNotFound:
 			return j.cancelled(nil, "cancelled before launch")
+		case st.Phase.Done():
+			// The cancel was recorded before the exit was: it holds
+			// (the previous owner may have stopped the workload itself).
+			return j.cancelled(&st, "cancelled; workload stopped")
 		}
 		return j.cancelRunning(h)
 	}
@@ -771,12 +793,15 @@ func (j *job) complete(st runtimes.Status) settlement {
 	}
 	if st.Phase == runtimes.PhaseSucceeded {
 		code := st.ExitCode
-		err := j.transition(messages.EventSucceeded, func(r *messages.Record) {
+		err := j.finish(messages.EventSucceeded, func(r *messages.Record) {
 			r.State = messages.StateSucceeded
 			r.ExitCode = &code
 			r.Error = ""
 			r.Finished = time.Now().UTC()
-		}, nil)
+		})
+		if errors.Is(err, errCancelRequested) {
+			return j.cancelled(&st, "cancelled; the workload had exited 0 before the cancel was carried out")
+		}
 		if err != nil {
 			return lostOrTransient(err)
 		}
@@ -986,51 +1011,107 @@ func (j *job) event(t messages.EventType) messages.Event {
 // caused by a cancel request is merged and retried; any other conflict means
 // another dispatcher owns the job, and errLostOwnership is returned.
 func (j *job) transition(t messages.EventType, mutate func(*messages.Record), decorate func(*messages.Event)) error {
-	d := j.d
 	ctx, cancel := opCtx()
 	defer cancel()
 	for range 10 {
-		prev := j.rec
-		next := cloneRecord(j.rec)
-		mutate(&next)
-		next.Seq = prev.Seq + 1
-		if prev.State == messages.StateStarting && t != messages.EventRunning {
-			// Seq+1 is the attempt's "running" event, which the worker may
-			// already have published; never reuse it for another event.
-			next.Seq = prev.Seq + 2
-		}
-		next.Updated = time.Now().UTC()
-		j.rec = next
-		ev := j.event(t)
-		j.rec = prev
-		if decorate != nil {
-			decorate(&ev)
-		}
-		if err := d.publishEvent(ctx, &ev); err != nil {
+		next, ev := j.next(t, mutate, decorate)
+		if err := j.d.publishEvent(ctx, &ev); err != nil {
 			return err
 		}
 		j.failpoint("event:" + string(t))
-		rev, err := d.kv.Update(ctx, j.id, encode(&next), j.rev)
-		if err == nil {
-			j.rec, j.rev = next, rev
-			j.state.Store(next.State)
-			d.setActive()
-			j.failpoint("record:" + string(t))
-			return nil
+		err := j.write(ctx, next)
+		if errors.Is(err, errMerged) {
+			continue
 		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			return fmt.Errorf("update job record: %w", err)
-		}
-		cur, rev, err := d.getRecord(ctx, j.id)
 		if err != nil {
-			return fmt.Errorf("re-read job record: %w", err)
+			return err
 		}
-		if cur.Owner != d.cfg.ID || cur.Delivery != prev.Delivery || cur.MsgSeq != prev.MsgSeq || cur.State.Terminal() || cur.Seq != prev.Seq {
-			return errLostOwnership
-		}
-		j.rec, j.rev = cur, rev // a cancel request changed Desired: merge and retry
+		j.failpoint("record:" + string(t))
+		return nil
 	}
 	return errors.New("job record keeps changing")
+}
+
+// finish records a successful attempt: the record first, by CAS, then the
+// event. This order makes an accepted cancel hold: a cancel recorded
+// before the CAS makes it conflict, and the job is cancelled instead
+// (errCancelRequested); once the record says succeeded, a cancel request is
+// answered "job already finished". If the process dies between the two,
+// the next delivery of the message finds a terminal record and publishes
+// its event when the stream lacks it (publishTerminal).
+func (j *job) finish(t messages.EventType, mutate func(*messages.Record)) error {
+	ctx, cancel := opCtx()
+	defer cancel()
+	for range 10 {
+		next, ev := j.next(t, mutate, nil)
+		err := j.write(ctx, next)
+		if errors.Is(err, errMerged) {
+			if j.rec.Desired == messages.DesiredCancel {
+				return errCancelRequested
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		j.failpoint("record:" + string(t))
+		if err := j.d.publishEvent(ctx, &ev); err != nil {
+			return err
+		}
+		j.failpoint("event:" + string(t))
+		return nil
+	}
+	return errors.New("job record keeps changing")
+}
+
+// next returns the record after transition t and the event announcing it.
+func (j *job) next(t messages.EventType, mutate func(*messages.Record), decorate func(*messages.Event)) (messages.Record, messages.Event) {
+	prev := j.rec
+	next := cloneRecord(j.rec)
+	mutate(&next)
+	next.Seq = prev.Seq + 1
+	if prev.State == messages.StateStarting && t != messages.EventRunning {
+		// Seq+1 is the attempt's "running" event, which a previous owner
+		// may have published before it died; never reuse it for another
+		// event.
+		next.Seq = prev.Seq + 2
+	}
+	next.Updated = time.Now().UTC()
+	j.rec = next
+	ev := j.event(t)
+	j.rec = prev
+	if decorate != nil {
+		decorate(&ev)
+	}
+	return next, ev
+}
+
+// write stores next by CAS on the record's revision. On a conflict it
+// re-reads the record: a change only of Desired (a cancel request) is
+// merged into j.rec and errMerged returned, for the caller to redo its
+// transition; any other change is errLostOwnership.
+func (j *job) write(ctx context.Context, next messages.Record) error {
+	d := j.d
+	prev := j.rec
+	rev, err := d.kv.Update(ctx, j.id, encode(&next), j.rev)
+	if err == nil {
+		j.rec, j.rev = next, rev
+		j.state.Store(next.State)
+		d.setActive()
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return fmt.Errorf("update job record: %w", err)
+	}
+	cur, rev, err := d.getRecord(ctx, j.id)
+	if err != nil {
+		return fmt.Errorf("re-read job record: %w", err)
+	}
+	if cur.Owner != d.cfg.ID || cur.Delivery != prev.Delivery || cur.MsgSeq != prev.MsgSeq || cur.State.Terminal() || cur.Seq != prev.Seq {
+		return errLostOwnership
+	}
+	j.rec, j.rev = cur, rev
+	return errMerged
 }
 
 func cloneRecord(r messages.Record) messages.Record {

@@ -332,3 +332,37 @@ func TestMixedRuntimesShareTheQueue(t *testing.T) {
 		t.Fatalf("events = %v, last %+v", types(evs), last)
 	}
 }
+
+// A core-NATS subscriber (a plain "nats sub", most alerting hooks) sees
+// each event of a job once on the happy path and in the stream's order:
+// one publisher per event (workers report, the owner publishes).
+func TestCoreSubscriberSeesEachEventOnce(t *testing.T) {
+	e := setup(t)
+	e.start(e.config())
+	sub, err := e.nc.SubscribeSync(e.names.JobEvents("core-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.nc.Flush()
+	e.submit("core-1", "smoke", `{"sleep":"300ms","progress":3}`, "")
+	stored := e.events("core-1", 30*time.Second)
+	var seen []string
+	for {
+		m, err := sub.NextMsg(2 * time.Second)
+		if err != nil {
+			break
+		}
+		ev, err := messages.DecodeEvent(m.Data)
+		if err != nil {
+			t.Fatalf("undecodable event: %v", err)
+		}
+		seen = append(seen, ev.MsgID())
+	}
+	var want []string
+	for _, ev := range stored {
+		want = append(want, ev.MsgID())
+	}
+	if !slices.Equal(seen, want) {
+		t.Fatalf("core subscriber saw %v; the stream holds %v", seen, want)
+	}
+}
