@@ -214,10 +214,13 @@
 // and the report's sub counter from 1, published by the owner from its own
 // record, rate-limited and bounded. In the stream, and so for every
 // JetStream consumer, a job's events are therefore stored in order: stream
-// order agrees with (seq, sub). The deduplication is the stream's, not
-// core NATS delivery's: a core subscriber (a plain "nats sub") receives
-// every publish, so it may see an event a new owner re-published after a
-// take-over twice. Read events through a JetStream consumer (an ordered
+// order agrees with (seq, sub). Each event is published once, by the
+// job's owner (a transition redone after a cancel request changed the
+// record is not published again), so a core subscriber (a plain "nats
+// sub") sees each event once, except around a take-over: the deduplication
+// is the stream's, not core NATS delivery's, and an event a new owner
+// re-publishes after a crash reaches core subscribers twice, with the same
+// Nats-Msg-Id (TestChaos checks both). Read events through a JetStream consumer (an ordered
 // consumer, "nats sub --new" or "--all", "nats stream view"), or treat
 // Nats-Msg-Id as an event's identity.
 //

@@ -334,35 +334,53 @@ func TestMixedRuntimesShareTheQueue(t *testing.T) {
 }
 
 // A core-NATS subscriber (a plain "nats sub", most alerting hooks) sees
-// each event of a job once on the happy path and in the stream's order:
-// one publisher per event (workers report, the owner publishes).
+// each event of a job once, in the stream's order, on the happy path and
+// when the job is cancelled: one publisher per event (workers report, the
+// owner publishes), and a transition redone after a cancel request changed
+// the record is not published again.
 func TestCoreSubscriberSeesEachEventOnce(t *testing.T) {
 	e := setup(t)
 	e.start(e.config())
-	sub, err := e.nc.SubscribeSync(e.names.JobEvents("core-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.nc.Flush()
-	e.submit("core-1", "smoke", `{"sleep":"300ms","progress":3}`, "")
-	stored := e.events("core-1", 30*time.Second)
-	var seen []string
-	for {
-		m, err := sub.NextMsg(2 * time.Second)
-		if err != nil {
-			break
-		}
-		ev, err := messages.DecodeEvent(m.Data)
-		if err != nil {
-			t.Fatalf("undecodable event: %v", err)
-		}
-		seen = append(seen, ev.MsgID())
-	}
-	var want []string
-	for _, ev := range stored {
-		want = append(want, ev.MsgID())
-	}
-	if !slices.Equal(seen, want) {
-		t.Fatalf("core subscriber saw %v; the stream holds %v", seen, want)
+	for _, tc := range []struct {
+		id, params string
+		cancel     bool
+	}{
+		{"core-ok", `{"sleep":"300ms","progress":3}`, false},
+		{"core-cancel", `{"sleep":"5m","progress":2}`, true},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			sub, err := e.nc.SubscribeSync(e.names.JobEvents(tc.id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Unsubscribe()
+			e.nc.Flush()
+			e.submit(tc.id, "smoke", tc.params, "")
+			if tc.cancel {
+				waitFor(t, 20*time.Second, func() bool { return e.state(tc.id) == messages.StateRunning })
+				if r := e.cancel(tc.id); !r.Accepted {
+					t.Fatalf("cancel: %+v", r)
+				}
+			}
+			stored := e.events(tc.id, 30*time.Second)
+			var seen, want []string
+			for {
+				m, err := sub.NextMsg(time.Second)
+				if err != nil {
+					break
+				}
+				ev, err := messages.DecodeEvent(m.Data)
+				if err != nil {
+					t.Fatalf("undecodable event: %v", err)
+				}
+				seen = append(seen, ev.MsgID())
+			}
+			for _, ev := range stored {
+				want = append(want, ev.MsgID())
+			}
+			if !slices.Equal(seen, want) {
+				t.Fatalf("core subscriber saw %v; the stream holds %v", seen, want)
+			}
+		})
 	}
 }
