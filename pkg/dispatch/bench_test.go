@@ -205,16 +205,16 @@ func benchThroughput(b *testing.B, rt runtimes.Runtime) {
 	rec.logBreakdown(b, "saturated")
 }
 
-// BenchmarkLatency submits jobs at a steady rate well below the throughput,
-// so queueing does not dominate, and reports:
+// BenchmarkLatency submits jobs at a steady rate, JETRUN_BENCH_RATE, which
+// must be well below the throughput (BenchmarkThroughput) so that queueing
+// does not dominate, and reports:
 //
 //   - started-p50/p99-ms: from just before js.Publish of the submission to
 //     the receipt of its "started" event by a core NATS subscriber (receive
 //     time, not the event's Time field);
-//   - event-delivery-p50/p99-ms: from an event's Time field (set by its
-//     publisher, the dispatcher or the worker, just before marshalling) to
-//     its receipt by a core subscriber on <prefix>.jobs.events.>; every
-//     event of the run counts, including the worker's copy of "running";
+//   - event-delivery-p50/p99-ms: from an event's Time field (set by the
+//     dispatcher just before marshalling) to its receipt by a core
+//     subscriber on <prefix>.jobs.events.>; every event of the run counts;
 //   - e2e-p50/p99-ms: from just before js.Publish to the receipt of the
 //     "succeeded" event.
 //
