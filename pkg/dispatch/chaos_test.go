@@ -110,12 +110,8 @@ func TestChaos(t *testing.T) {
 			p.kill()
 		}
 	})
-	waitFor(t, 30*time.Second, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_, err := js.Consumer(ctx, names.JobsStream(), names.DispatcherConsumer())
-		return err == nil
-	})
+	observer := &env{t: t, nc: nc, js: js, names: names}
+	waitFor(t, 30*time.Second, func() bool { _, err := observer.consumerInfo(); return err == nil })
 
 	// The process table: never two workers of one job at once.
 	sampler := startWorkerSampler("chaos-")
@@ -234,7 +230,7 @@ func TestChaos(t *testing.T) {
 	for id, typ := range want {
 		evs := terminal[id]
 		if len(evs) != 1 || evs[0].Type != typ {
-			t.Errorf("%s: terminal events %v, want exactly one %s", id, evTypes(evs), typ)
+			t.Errorf("%s: terminal events %v, want exactly one %s", id, types(evs), typ)
 		}
 	}
 	for id, r := range cancelReplies {
@@ -284,14 +280,6 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
-}
-
-func evTypes(evs []messages.Event) []string {
-	var out []string
-	for _, ev := range evs {
-		out = append(out, string(ev.Type))
-	}
-	return out
 }
 
 // terminalEvents reads the events stream and returns every job's terminal

@@ -44,12 +44,7 @@ func (e *env) startProcess(failpoint string) *exec.Cmd {
 	})
 	// Submit only once it consumes: before, the streams may not exist and
 	// a publish gets no answer.
-	waitFor(e.t, 30*time.Second, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_, err := e.js.Consumer(ctx, e.names.JobsStream(), e.names.DispatcherConsumer())
-		return err == nil
-	})
+	waitFor(e.t, 30*time.Second, func() bool { _, err := e.consumerInfo(); return err == nil })
 	return cmd
 }
 
