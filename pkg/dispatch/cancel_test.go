@@ -273,6 +273,8 @@ func TestAcceptedCancelHolds(t *testing.T) {
 	if last := evs[len(evs)-1]; last.Type != messages.EventCancelled || slices.Contains(types(evs), "succeeded") {
 		t.Fatalf("events %v: an accepted cancel must hold", types(evs))
 	}
+	// Events go out before the record is written: wait for the record.
+	waitFor(t, 10*time.Second, func() bool { return e.state("race-exit").Terminal() })
 	if rec := e.record("race-exit"); rec.State != messages.StateCancelled || rec.ExitCode == nil || *rec.ExitCode != 0 {
 		t.Fatalf("record %+v: want cancelled, with the workload's exit code 0", rec)
 	}
