@@ -37,6 +37,7 @@ import (
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/progress"
 	"github.com/jetrun/jetrun/pkg/runtimes/local"
+	"github.com/jetrun/jetrun/pkg/runtimes/local/shim"
 	"github.com/rs/zerolog"
 )
 
@@ -67,7 +68,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	switch args[0] {
 	case local.SuperviseCommand:
 		// No signal handling here: the supervisor installs its own.
-		return local.Supervise(args[1:], stderr)
+		return shim.Serve(stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "worker", version)
 		return 0

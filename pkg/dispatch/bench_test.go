@@ -15,21 +15,26 @@ package dispatch_test
 //
 //   - BenchmarkExecFloor: os/exec of "worker smoke" (no NATS), the floor.
 //   - BenchmarkLocalRuntimeFloor: the local runtime's Start+Wait alone
-//     (supervisor + worker, state files), no NATS, no dispatcher.
-//   - BenchmarkThroughput: end to end through NATS and the dispatcher.
+//     (the worker under the runtime's one supervisor, state files), no
+//     NATS, no dispatcher.
+//   - BenchmarkThroughput: end to end through NATS and the dispatcher;
+//     ...TwoDispatchers: two dispatchers sharing the queue.
 //   - BenchmarkEngineCeiling: the same with workloads that end at once,
 //     the dispatcher's and NATS's own cost.
 //   - BenchmarkLatency: latencies at a steady rate below saturation.
 //
 // Environment:
 //
-//	JETRUN_BENCH_JOBS          batch size of the four throughput figures (default 1000)
+//	JETRUN_BENCH_JOBS          batch size of the throughput figures (default 1000)
+//	JETRUN_BENCH_FLOOR_JOBS    launches of the floor measured before and after each
+//	                           local-runtime figure, for its x-floor ratio (default 300)
 //	JETRUN_BENCH_LATENCY_JOBS  jobs of BenchmarkLatency (default 200)
-//	JETRUN_BENCH_RATE          submissions per second of BenchmarkLatency (default 50)
+//	JETRUN_BENCH_RATE          submissions per second of BenchmarkLatency (default 10)
 //
 // Timings never fail a benchmark; a job that does not succeed does.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -37,6 +42,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,16 +74,8 @@ func BenchmarkExecFloor(b *testing.B) {
 	cpu := benchCPUStart()
 	b.ResetTimer()
 	for range b.N {
-		begin := time.Now()
-		err := benchFanOut(n, func(int) error {
-			cmd := exec.Command(workerBin, "smoke")
-			cmd.Env = []string{} // empty, not nil: nothing inherited
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("worker smoke: %w", err)
-			}
-			return nil
-		})
-		total += time.Since(begin)
+		d, err := benchExecBatch(n)
+		total += d
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -86,6 +84,48 @@ func BenchmarkExecFloor(b *testing.B) {
 	b.ReportMetric(float64(n*b.N)/total.Seconds(), "launches/s")
 	b.ReportMetric(total.Seconds()/float64(b.N), "total-s")
 	cpu.report(b, n*b.N)
+}
+
+// benchExecBatch launches n "worker smoke" processes from
+// benchConcurrency goroutines and returns the time it took.
+func benchExecBatch(n int) (time.Duration, error) {
+	begin := time.Now()
+	err := benchFanOut(n, func(int) error {
+		cmd := exec.Command(workerBin, "smoke")
+		cmd.Env = []string{} // empty, not nil: nothing inherited
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("worker smoke: %w", err)
+		}
+		return nil
+	})
+	return time.Since(begin), err
+}
+
+// benchFloorAround reports x-floor: rate (jobs/s) over the os/exec floor
+// measured right before and right after the benchmark's batches (with
+// JETRUN_BENCH_FLOOR_JOBS launches each, default 300), so that the ratio is
+// of one run and a host that speeds up or slows down over minutes does not
+// skew it. It is the figure the dispatch goal is set in.
+func benchFloorAround(b *testing.B, before time.Duration, rate float64) {
+	b.Helper()
+	n := benchEnvInt(b, "JETRUN_BENCH_FLOOR_JOBS", 300)
+	after, err := benchExecBatch(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	floor := float64(2*n) / (before + after).Seconds()
+	b.ReportMetric(floor, "floor-launches/s")
+	b.ReportMetric(rate/floor, "x-floor")
+}
+
+// benchFloorBefore is the first half of benchFloorAround.
+func benchFloorBefore(b *testing.B) time.Duration {
+	b.Helper()
+	d, err := benchExecBatch(benchEnvInt(b, "JETRUN_BENCH_FLOOR_JOBS", 300))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
 }
 
 // BenchmarkLocalRuntimeFloor runs smoke workloads through the local
@@ -120,6 +160,7 @@ func BenchmarkLocalRuntimeFloor(b *testing.B) {
 	var retried atomic.Int64
 	var firstRetry atomic.Value
 	var total time.Duration
+	floorBefore := benchFloorBefore(b)
 	cpu := benchCPUStart()
 	b.ResetTimer()
 	for i := range b.N {
@@ -140,9 +181,12 @@ func BenchmarkLocalRuntimeFloor(b *testing.B) {
 		}
 	}
 	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(float64(n*b.N)/total.Seconds(), "jobs/s")
+	rate := float64(n*b.N) / total.Seconds()
+	b.ReportMetric(rate, "jobs/s")
 	b.ReportMetric(total.Seconds()/float64(b.N), "total-s")
 	cpu.report(b, n*b.N)
+	b.StopTimer()
+	benchFloorAround(b, floorBefore, rate)
 	if r := retried.Load(); r > 0 {
 		b.Logf("%d of %d first attempts failed and were retried; first: %s", r, n*b.N, firstRetry.Load())
 	}
@@ -158,7 +202,17 @@ func BenchmarkLocalRuntimeFloor(b *testing.B) {
 // first job meanwhile). The latencies of this saturated run are logged, not
 // reported: they measure the queue.
 func BenchmarkThroughput(b *testing.B) {
-	benchThroughput(b, nil)
+	benchThroughput(b, nil, 1)
+}
+
+// BenchmarkThroughputTwoDispatchers is BenchmarkThroughput with two
+// dispatchers on the one NATS server, each with Concurrency 8 and a local
+// runtime of its own over one state directory (as two dispatchers on one
+// host). On this benchmark's one host the workers' CPU is the limit, so it
+// shows that a second dispatcher costs nothing, not that it adds capacity:
+// that comes from a second host.
+func BenchmarkThroughputTwoDispatchers(b *testing.B) {
+	benchThroughput(b, nil, 2)
 }
 
 // BenchmarkEngineCeiling is BenchmarkThroughput with a runtime whose
@@ -167,19 +221,33 @@ func BenchmarkThroughput(b *testing.B) {
 // and the NATS server's. It is the ceiling the local runtime's figures sit
 // under.
 func BenchmarkEngineCeiling(b *testing.B) {
-	benchThroughput(b, &benchInstantRuntime{done: map[string]bool{}})
+	benchThroughput(b, &benchInstantRuntime{done: map[string]bool{}}, 1)
 }
 
-func benchThroughput(b *testing.B, rt runtimes.Runtime) {
+// BenchmarkEngineCeilingTwoDispatchers is BenchmarkEngineCeiling with two
+// dispatchers sharing the queue: how the spine's own work scales when the
+// dispatchers, the NATS server and the subscriber share this host's cores.
+func BenchmarkEngineCeilingTwoDispatchers(b *testing.B) {
+	benchThroughput(b, &benchInstantRuntime{done: map[string]bool{}}, 2)
+}
+
+func benchThroughput(b *testing.B, rt runtimes.Runtime, dispatchers int) {
 	n := benchEnvInt(b, "JETRUN_BENCH_JOBS", 1000)
 	w := setup(b)
-	cfg := benchConfig(w)
-	if rt != nil {
-		cfg.Runtimes = map[string]runtimes.Runtime{rt.Name(): rt}
+	for k := range dispatchers {
+		cfg := benchConfig(w)
+		cfg.ID = fmt.Sprintf("bench-%d", k+1)
+		if rt != nil {
+			cfg.Runtimes = map[string]runtimes.Runtime{rt.Name(): rt}
+		}
+		w.start(cfg)
 	}
-	w.start(cfg)
 	rec := benchListen(b, w.url, w.names.EventsWildcard())
 	var total, publish time.Duration
+	var floorBefore time.Duration
+	if rt == nil {
+		floorBefore = benchFloorBefore(b)
+	}
 	cpu := benchCPUStart()
 	b.ResetTimer()
 	for i := range b.N {
@@ -198,10 +266,14 @@ func benchThroughput(b *testing.B, rt runtimes.Runtime) {
 	b.StopTimer()
 	rec.check(b)
 	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(float64(n*b.N)/total.Seconds(), "jobs/s")
+	rate := float64(n*b.N) / total.Seconds()
+	b.ReportMetric(rate, "jobs/s")
 	b.ReportMetric(total.Seconds()/float64(b.N), "total-s")
 	b.ReportMetric(publish.Seconds()/float64(b.N), "publish-s")
 	cpu.report(b, n*b.N)
+	if rt == nil {
+		benchFloorAround(b, floorBefore, rate)
+	}
 	rec.logBreakdown(b, "saturated")
 }
 
@@ -221,7 +293,7 @@ func benchThroughput(b *testing.B, rt runtimes.Runtime) {
 // Publisher, dispatcher, workers and subscriber share one host clock.
 func BenchmarkLatency(b *testing.B) {
 	n := benchEnvInt(b, "JETRUN_BENCH_LATENCY_JOBS", 200)
-	rate := benchEnvInt(b, "JETRUN_BENCH_RATE", 50)
+	rate := benchEnvInt(b, "JETRUN_BENCH_RATE", 10)
 	interval := time.Second / time.Duration(rate)
 	w := setup(b)
 	w.start(benchConfig(w))
@@ -445,8 +517,10 @@ func (r *benchRecorder) logBreakdown(b *testing.B, label string) {
 }
 
 // benchCPU is the CPU time used so far by this process (the NATS server,
-// the dispatcher, publisher and subscriber all run in it) and by its reaped
-// descendants (supervisors and, through them, workers).
+// the dispatcher, publisher and subscriber all run in it) and by its
+// descendants: reaped ones (the floor's workers) and the live children's
+// own and reaped descendants' time (the local runtime's supervisor, which
+// runs until the test process exits, and the workers it reaped).
 type benchCPU struct{ self, children time.Duration }
 
 func benchCPUStart() benchCPU {
@@ -456,7 +530,35 @@ func benchCPUStart() benchCPU {
 	tv := func(u syscall.Rusage) time.Duration {
 		return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 	}
-	return benchCPU{self: tv(self), children: tv(children)}
+	return benchCPU{self: tv(self), children: tv(children) + liveChildrenCPU()}
+}
+
+// liveChildrenCPU sums utime, stime, cutime and cstime (fields 14-17 of
+// /proc/<pid>/stat, in clock ticks of 10 ms) over this process's live
+// children.
+func liveChildrenCPU() time.Duration {
+	self := strconv.Itoa(os.Getpid())
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks int64
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:])) // f[0] is field 3
+		if len(f) < 15 || f[1] != self {
+			continue
+		}
+		for _, k := range []int{11, 12, 13, 14} {
+			v, _ := strconv.ParseInt(f[k], 10, 64)
+			ticks += v
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 // report reports the CPU milliseconds per job spent since c, in this process

@@ -78,6 +78,7 @@ func (e *env) config() dispatch.Config {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.t.Cleanup(func() { rt.Close() }) // its supervisor exits after its workers
 	return dispatch.Config{
 		Names:       e.names,
 		Runtimes:    map[string]runtimes.Runtime{local.Name: rt},

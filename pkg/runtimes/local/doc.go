@@ -2,14 +2,23 @@
 // the dispatcher's own host: the zero-setup runtime of "dispatcher --dev",
 // and the one for a single machine.
 //
-// Every workload runs under a small supervisor (a "shim", as containerd
-// calls it): the worker binary's internal "supervise" operation, started in
-// a session of its own (setsid), so that it outlives the dispatcher that
-// launched it and its terminal's signals. The supervisor starts the worker
-// in a process group of its own, enforces the deadline, and writes the exit
-// status to the workload's state directory when the worker ends. A
+// One process per job: each Runtime starts one supervisor (a "shim", as
+// containerd calls it; package shim, run as the worker binary's internal
+// "supervise" operation) in a session of its own, at its first Start, and
+// sends it a launch request per workload over a pipe. The supervisor is the
+// parent of every worker: it starts each in a process group of its own,
+// enforces the deadline, and writes the exit status to the workload's state
+// directory when the worker ends. It outlives the dispatcher that started
+// it (and its terminal's signals) until its last worker has ended, so an
+// exit is recorded even when no dispatcher is alive at that moment. A
 // restarted dispatcher, or another dispatcher on the same host sharing the
-// directory, finds the workload again from that directory alone.
+// directory, starts a supervisor of its own for new workloads and finds the
+// old ones from their state directories alone.
+//
+// Earlier versions ran one supervisor per workload, a second start of the
+// worker binary per job (about 40 ms of CPU, as much as a no-op job
+// itself); the state directory's files and their meaning are unchanged, so
+// workloads launched by either are inspected, stopped and adopted alike.
 //
 //	rt, err := local.New(local.Config{Dir: dir, WorkerBin: "/usr/local/bin/worker"}, log)
 //
@@ -21,7 +30,7 @@
 // Factory reads:
 //
 //	variable            default                                   meaning
-//	WORKER_BIN          "worker" beside the running executable,   the worker executable; it also provides
+//	WORKER_BIN          "worker" beside the running executable,   the worker executable; it also runs
 //	                    else "worker" on PATH                     the supervisor ("worker supervise")
 //	JETRUN_LOCAL_DIR    $XDG_STATE_HOME/jetrun/local, else        the state directory, one subdirectory
 //	                    ~/.local/state/jetrun/local;              per workload (created 0700)
@@ -66,10 +75,13 @@
 // decides its exit code (the smoke worker exits 143; a killed worker is
 // recorded as 128+signal, "killed by SIGKILL").
 //
-// The supervisor forwards SIGTERM and SIGINT it receives to the worker's
-// group and ignores SIGHUP. When the worker exits, the supervisor kills
-// whatever is left of its group before it records the exit, so no
-// grandchild outlives a workload.
+// The supervisor forwards SIGTERM and SIGINT it receives to every worker's
+// group and ignores SIGHUP and SIGPIPE. When a worker exits, the supervisor
+// kills whatever is left of its group before it records the exit, so no
+// grandchild outlives a workload. The supervisor gets only the
+// pass-through variables; each launch request carries its worker's whole
+// environment. Its own messages go to <JETRUN_LOCAL_DIR>/supervisor.log,
+// those about one workload to its output.log.
 //
 // # Handle state
 //
@@ -77,8 +89,8 @@
 // .data/local/jetrun-job-123-a1. Its files:
 //
 //	launch.lock  flock held by Start while it checks and launches: one launcher per workload, across processes
-//	shim.lock    flock held by the supervisor for its whole life: held = running
-//	shim.json    the supervisor's pid, start time in clock ticks (/proc/<pid>/stat) and start time
+//	shim.lock    flock held by the supervisor from before the worker starts until its exit is recorded: held = running
+//	shim.json    the supervising process's pid, start time in clock ticks (/proc/<pid>/stat) and start time
 //	worker.json  the worker's pid (= its process group id), start ticks and start time
 //	exit.json    the result, written atomically (temporary file + rename) by the supervisor:
 //	             exit_code, signal, reason, timed_out, cancelled (the supervisor itself got
@@ -86,13 +98,14 @@
 //	output.log   the worker's stdout and stderr, appended, plus the supervisor's own messages
 //	spec.json    the launch spec for operators: command, env, secret names, resources, labels
 //
-// Start takes launch.lock, calls Inspect, and launches only if the workload
-// is not found; the supervisor also refuses to run in a directory that
-// already has shim.json or exit.json. So a name is launched at most once,
+// Start takes launch.lock and launches only if the directory has neither
+// shim.json nor exit.json; the supervisor, holding shim.lock, checks the
+// same again. So a name is launched at most once,
 // and a directory is never reused: a new attempt has a new handle name.
-// Start returns when the supervisor reports, on a pipe, that the worker has
-// started (or that it could not start it; a worker that cannot be executed
-// is recorded as exit code 127).
+// Start returns when the supervisor answers, on its reply pipe, that the
+// worker has started (or that it could not start it; a worker that cannot
+// be executed is recorded as exit code 127). A supervisor that died is
+// replaced at the next Start; Close lets it exit after its last worker.
 //
 // Inspect decides, in this order:
 //
@@ -111,9 +124,10 @@
 // The flock, not a pid, is what tells running from gone, so pid reuse
 // cannot fool it; the start time in clock ticks guards the pid checks of
 // step 5. The local runtime never reports pending. Wait first waits for
-// this process's own supervisor child to be reaped, if it launched it, then
-// polls Inspect (every 20 ms, growing to 250 ms) until the workload is done. Logs reads output.log; Follow polls it every 100 ms
-// until Inspect reports the workload done.
+// the supervisor's word that the exit is recorded, if this Runtime
+// launched the workload, then polls Inspect (every 20 ms, growing to
+// 250 ms) until the workload is done. Logs reads output.log; Follow polls
+// it every 100 ms until Inspect reports the workload done.
 //
 // State is local to the host: another host's dispatcher would see
 // not_found. The runtime therefore implements runtimes.NodeLocal: Node

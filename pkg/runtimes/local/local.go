@@ -9,23 +9,28 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jetrun/jetrun/pkg/runtimes"
+	"github.com/jetrun/jetrun/pkg/runtimes/local/shim"
 	"github.com/rs/zerolog"
 )
 
 // Name is the runtime's registry name.
 const Name = "local"
 
+// SuperviseCommand is the worker's operation that runs the supervisor,
+// shim.Serve: one process per Runtime, which starts and outlives its
+// workers.
+const SuperviseCommand = "supervise"
+
 // Config configures the local runtime.
 type Config struct {
 	// Dir holds one state directory per workload.
 	Dir string
-	// WorkerBin is the worker executable; it also provides the supervisor.
+	// WorkerBin is the worker executable.
 	WorkerBin string
 	// TimeoutGrace is the time between SIGTERM and SIGKILL when a
 	// workload reaches its deadline.
@@ -46,7 +51,9 @@ type Runtime struct {
 	log zerolog.Logger
 
 	mu       sync.Mutex
-	children map[string]chan struct{} // supervisors this process launched, closed when reaped
+	sup      *supervisor              // nil until the first Start, or after it died
+	children map[string]chan struct{} // workloads launched through sup, closed when their exit is recorded
+	closed   bool
 }
 
 var (
@@ -172,16 +179,15 @@ func (r *Runtime) Start(ctx context.Context, spec runtimes.Spec) (runtimes.Handl
 		return h, fmt.Errorf("start %s: %w", h.Name, err)
 	}
 	// One launcher at a time per workload, across processes.
-	lock, err := lockFile(filepath.Join(dir, fileLaunchLock), true)
+	lock, err := shim.Lock(filepath.Join(dir, shim.FileLaunchLock), true)
 	if err != nil {
 		return h, fmt.Errorf("start %s: %w", h.Name, err)
 	}
 	defer lock.Close()
-	st, err := r.Inspect(ctx, h)
-	if err != nil {
-		return h, err
-	}
-	if st.Phase != runtimes.PhaseNotFound {
+	// Under launch.lock these two say whether the name was ever launched
+	// (the supervisor writes shim.json before it starts the worker), for
+	// two stats instead of a whole Inspect.
+	if shim.Exists(filepath.Join(dir, shim.FileShim)) || shim.Exists(filepath.Join(dir, shim.FileExit)) {
 		return h, nil // already launched: Start is idempotent
 	}
 	if err := r.launch(ctx, dir, spec); err != nil {
@@ -197,71 +203,64 @@ func (r *Runtime) launch(ctx context.Context, dir string, spec runtimes.Spec) er
 		sf.Secrets = append(sf.Secrets, k)
 	}
 	sort.Strings(sf.Secrets)
-	if err := writeJSONAtomic(filepath.Join(dir, fileSpec), sf); err != nil {
+	if err := shim.WriteJSON(filepath.Join(dir, shim.FileSpec), sf, false); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(filepath.Join(dir, fileLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	readyR, readyW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer readyR.Close()
-
-	args := []string{SuperviseCommand, "--dir", dir, "--grace", r.cfg.TimeoutGrace.String()}
+	req := shim.Request{Dir: dir, Argv: append([]string{r.cfg.WorkerBin}, spec.Command...), Env: r.env(spec),
+		Grace: r.cfg.TimeoutGrace}
 	if spec.Resources.Timeout > 0 {
-		args = append(args, "--deadline", strconv.FormatInt(time.Now().Add(spec.Resources.Timeout).UnixNano(), 10))
+		req.Deadline = time.Now().Add(spec.Resources.Timeout).UnixNano()
 	}
-	args = append(args, "--", r.cfg.WorkerBin)
-	args = append(args, spec.Command...)
-	cmd := exec.Command(r.cfg.WorkerBin, args...)
-	cmd.Dir = dir
-	cmd.Env = r.env(spec)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.ExtraFiles = []*os.File{readyW}
-	// A session of its own: the workload survives the dispatcher's exit and
-	// its terminal's signals.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		readyW.Close()
-		return fmt.Errorf("run supervisor: %w", err)
+	sup, err := r.supervisor()
+	if err != nil {
+		return err
 	}
-	readyW.Close()
-	reaped := make(chan struct{})
-	go func() { cmd.Wait(); close(reaped) }()
-
-	msg := make(chan string, 1)
-	go func() { b, _ := io.ReadAll(io.LimitReader(readyR, 4096)); msg <- string(b) }()
-	select {
-	case m := <-msg:
-		if m != "ok" {
-			<-reaped
-			if m == "" {
-				m = "supervisor exited before the worker started (see " + filepath.Join(dir, fileLog) + ")"
-			}
-			return errors.New(m)
-		}
-	case <-ctx.Done():
-		// The supervisor may still start the worker; Inspect will tell.
-		return ctx.Err()
+	name := filepath.Base(dir)
+	exited := sup.expect(dir)
+	if err := sup.launch(ctx, req); err != nil {
+		sup.unexpect(dir)
+		return err
 	}
 	r.mu.Lock()
-	r.children[filepath.Base(dir)] = reaped
+	r.children[name] = exited
 	r.mu.Unlock()
-	go func() { <-reaped; r.mu.Lock(); delete(r.children, filepath.Base(dir)); r.mu.Unlock() }()
+	go func() { <-exited; r.mu.Lock(); delete(r.children, name); r.mu.Unlock() }()
+	return nil
+}
+
+// supervisor returns the running supervisor, starting one if there is none
+// (the first Start, or the last one died).
+func (r *Runtime) supervisor() (*supervisor, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, errors.New("local runtime closed")
+	}
+	if r.sup != nil && !r.sup.isDead() {
+		return r.sup, nil
+	}
+	sup, err := startSupervisor(r.cfg, r.log)
+	if err != nil {
+		return nil, err
+	}
+	r.sup = sup
+	return sup, nil
+}
+
+// Close lets the supervisor exit once its running workloads have ended;
+// it does not stop them. Start fails after Close.
+func (r *Runtime) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	if r.sup != nil {
+		r.sup.close()
+	}
 	return nil
 }
 
 func (r *Runtime) env(spec runtimes.Spec) []string {
-	var env []string
-	for _, k := range r.cfg.PassEnv {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
+	env := passEnv(r.cfg.PassEnv)
 	for k, v := range spec.AllEnv() {
 		env = append(env, k+"="+v)
 	}
@@ -277,9 +276,9 @@ func (r *Runtime) Inspect(_ context.Context, h runtimes.Handle) (runtimes.Status
 	if st, ok, err := readExit(dir); ok || err != nil {
 		return st, err
 	}
-	var w proc
-	_ = readJSON(filepath.Join(dir, fileWorker), &w)
-	if held(filepath.Join(dir, fileShimLock)) {
+	var w shim.Proc
+	_ = shim.ReadJSON(filepath.Join(dir, shim.FileWorker), &w)
+	if shim.Held(filepath.Join(dir, shim.FileShimLock)) {
 		return runtimes.Status{Phase: runtimes.PhaseRunning, ExitCode: -1, StartedAt: w.StartedAt}, nil
 	}
 	// No live supervisor: it finished (exit.json, checked again because it
@@ -287,10 +286,10 @@ func (r *Runtime) Inspect(_ context.Context, h runtimes.Handle) (runtimes.Status
 	if st, ok, err := readExit(dir); ok || err != nil {
 		return st, err
 	}
-	if !exists(filepath.Join(dir, fileShim)) {
+	if !shim.Exists(filepath.Join(dir, shim.FileShim)) {
 		return runtimes.Status{Phase: runtimes.PhaseNotFound, ExitCode: -1}, nil
 	}
-	if w.alive() || w.groupAlive() && w.StartTick == 0 {
+	if w.Alive() || w.GroupAlive() && w.StartTick == 0 {
 		// The supervisor died but the worker runs on, unsupervised.
 		return runtimes.Status{Phase: runtimes.PhaseRunning, ExitCode: -1, StartedAt: w.StartedAt,
 			Reason: "supervisor gone; worker still running"}, nil
@@ -300,8 +299,8 @@ func (r *Runtime) Inspect(_ context.Context, h runtimes.Handle) (runtimes.Status
 }
 
 func readExit(dir string) (runtimes.Status, bool, error) {
-	var e exitInfo
-	err := readJSON(filepath.Join(dir, fileExit), &e)
+	var e shim.Exit
+	err := shim.ReadJSON(filepath.Join(dir, shim.FileExit), &e)
 	if errors.Is(err, os.ErrNotExist) {
 		return runtimes.Status{}, false, nil
 	}
@@ -355,7 +354,7 @@ func (r *Runtime) Logs(ctx context.Context, h runtimes.Handle, opts runtimes.Log
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(filepath.Join(dir, fileLog))
+	f, err := os.Open(filepath.Join(dir, shim.FileLog))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("logs %s: %w", h.Name, runtimes.ErrNotFound)
 	}
@@ -419,15 +418,15 @@ func (r *Runtime) Stop(ctx context.Context, h runtimes.Handle, grace time.Durati
 	if st.Phase != runtimes.PhaseRunning && st.Phase != runtimes.PhasePending {
 		return nil
 	}
-	var w proc
+	var w shim.Proc
 	// A supervisor still starting its worker has not written worker.json
 	// yet: give it a moment rather than leave the worker to start later.
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		err := readJSON(filepath.Join(dir, fileWorker), &w)
+		err := shim.ReadJSON(filepath.Join(dir, shim.FileWorker), &w)
 		if err == nil {
 			break
 		}
-		if !held(filepath.Join(dir, fileShimLock)) || time.Now().After(deadline) {
+		if !shim.Held(filepath.Join(dir, shim.FileShimLock)) || time.Now().After(deadline) {
 			if st, _ := r.Inspect(ctx, h); st.Phase.Done() || st.Phase == runtimes.PhaseNotFound {
 				return nil
 			}
@@ -439,8 +438,8 @@ func (r *Runtime) Stop(ctx context.Context, h runtimes.Handle, grace time.Durati
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	supervised := held(filepath.Join(dir, fileShimLock))
-	if !supervised && !w.alive() {
+	supervised := shim.Held(filepath.Join(dir, shim.FileShimLock))
+	if !supervised && !w.Alive() {
 		return nil
 	}
 	signal := func(s syscall.Signal) {
@@ -464,10 +463,10 @@ func (r *Runtime) Stop(ctx context.Context, h runtimes.Handle, grace time.Durati
 
 // waitGone waits until the supervisor released its lock (exit recorded) and
 // no process of the worker's group remains.
-func (r *Runtime) waitGone(ctx context.Context, dir string, w proc, d time.Duration) bool {
+func (r *Runtime) waitGone(ctx context.Context, dir string, w shim.Proc, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
-		if !held(filepath.Join(dir, fileShimLock)) && !w.groupAlive() {
+		if !shim.Held(filepath.Join(dir, shim.FileShimLock)) && !w.GroupAlive() {
 			return true
 		}
 		if time.Now().After(deadline) {
@@ -494,8 +493,8 @@ func (r *Runtime) Prune(cutoff time.Time) (int, error) {
 			continue
 		}
 		dir := filepath.Join(r.cfg.Dir, e.Name())
-		var x exitInfo
-		if readJSON(filepath.Join(dir, fileExit), &x) != nil || x.FinishedAt.After(cutoff) {
+		var x shim.Exit
+		if shim.ReadJSON(filepath.Join(dir, shim.FileExit), &x) != nil || x.FinishedAt.After(cutoff) {
 			continue
 		}
 		if err := os.RemoveAll(dir); err != nil {

@@ -1,4 +1,4 @@
-package local
+package shim
 
 import (
 	"encoding/json"
@@ -16,25 +16,25 @@ import (
 
 // Files of one workload's state directory, <dir>/<handle name>/.
 const (
-	fileLaunchLock = "launch.lock" // held by Start while it launches
-	fileShimLock   = "shim.lock"   // held by the supervisor for its whole life
-	fileShim       = "shim.json"   // the supervisor's pid and start time
-	fileWorker     = "worker.json" // the worker's pid (= its process group) and start time
-	fileExit       = "exit.json"   // the result, written atomically by the supervisor
-	fileLog        = "output.log"  // the worker's stdout and stderr
-	fileSpec       = "spec.json"   // the launch spec without secrets, for operators
+	FileLaunchLock = "launch.lock" // held by Start while it launches
+	FileShimLock   = "shim.lock"   // held by the supervisor for its whole life
+	FileShim       = "shim.json"   // the supervisor's pid and start time
+	FileWorker     = "worker.json" // the worker's pid (= its process group) and start time
+	FileExit       = "exit.json"   // the result, written atomically by the supervisor
+	FileLog        = "output.log"  // the worker's stdout and stderr
+	FileSpec       = "spec.json"   // the launch spec without secrets, for operators
 )
 
-// proc identifies a process across pid reuse: pid plus its start time in
+// Proc identifies a process across pid reuse: pid plus its start time in
 // clock ticks since boot (field 22 of /proc/<pid>/stat; 0 where unknown).
-type proc struct {
+type Proc struct {
 	PID       int       `json:"pid"`
 	StartTick uint64    `json:"start_tick,omitempty"`
 	StartedAt time.Time `json:"started_at"`
 }
 
-// exitInfo is the content of exit.json.
-type exitInfo struct {
+// Exit is the content of exit.json.
+type Exit struct {
 	ExitCode   int       `json:"exit_code"`
 	Signal     string    `json:"signal,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
@@ -44,9 +44,10 @@ type exitInfo struct {
 	FinishedAt time.Time `json:"finished_at"`
 }
 
-// writeJSONAtomic writes v to path via a temporary file and rename, so a
-// reader sees the whole file or none of it.
-func writeJSONAtomic(path string, v any) error {
+// WriteJSON writes v to path via a temporary file and rename, so a
+// reader sees the whole file or none of it; with durable, the file is
+// synced before the rename.
+func WriteJSON(path string, v any, durable bool) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -60,9 +61,11 @@ func writeJSONAtomic(path string, v any) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if durable {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
@@ -70,7 +73,8 @@ func writeJSONAtomic(path string, v any) error {
 	return os.Rename(tmp, path)
 }
 
-func readJSON(path string, v any) error {
+// ReadJSON decodes the JSON file at path into v.
+func ReadJSON(path string, v any) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -78,9 +82,9 @@ func readJSON(path string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-// procStartTick reads a process's start time in clock ticks from /proc; 0
+// StartTick reads a process's start time in clock ticks from /proc; 0
 // when /proc is not available (the check is then skipped).
-func procStartTick(pid int) uint64 {
+func StartTick(pid int) uint64 {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {
 		return 0
@@ -100,8 +104,8 @@ func procStartTick(pid int) uint64 {
 	return v
 }
 
-// alive reports whether p still runs (and is the same process).
-func (p proc) alive() bool {
+// Alive reports whether p still runs (and is the same process).
+func (p Proc) Alive() bool {
 	if p.PID <= 0 {
 		return false
 	}
@@ -109,15 +113,15 @@ func (p proc) alive() bool {
 		return false
 	}
 	if p.StartTick != 0 {
-		if t := procStartTick(p.PID); t != 0 && t != p.StartTick {
+		if t := StartTick(p.PID); t != 0 && t != p.StartTick {
 			return false // pid reused
 		}
 	}
 	return true
 }
 
-// groupAlive reports whether any process of the group led by p remains.
-func (p proc) groupAlive() bool {
+// GroupAlive reports whether any process of the group led by p remains.
+func (p Proc) GroupAlive() bool {
 	if p.PID <= 0 {
 		return false
 	}
@@ -125,9 +129,9 @@ func (p proc) groupAlive() bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// lockFile takes an exclusive flock on path. With block false it fails with
-// errLocked when someone else holds it.
-func lockFile(path string, block bool) (*os.File, error) {
+// Lock takes an exclusive flock on path. With block false it fails with
+// ErrLocked when someone else holds it.
+func Lock(path string, block bool) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
@@ -145,24 +149,25 @@ func lockFile(path string, block bool) (*os.File, error) {
 	if err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, errLocked
+			return nil, ErrLocked
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return f, nil
 }
 
-var errLocked = errors.New("locked")
+// ErrLocked is Lock's error when another process holds the lock.
+var ErrLocked = errors.New("locked")
 
-// held reports whether someone holds the lock at path. The probe itself
+// Held reports whether someone holds the lock at path. The probe itself
 // takes the lock for an instant; ForkLock keeps a process being forked
 // meanwhile from inheriting the descriptor (until its exec) and with it the
 // lock, which would make a supervisor starting at that moment fail.
-func held(path string) bool {
+func Held(path string) bool {
 	syscall.ForkLock.RLock()
 	defer syscall.ForkLock.RUnlock()
-	f, err := lockFile(path, false)
-	if errors.Is(err, errLocked) {
+	f, err := Lock(path, false)
+	if errors.Is(err, ErrLocked) {
 		return true
 	}
 	if err == nil {
@@ -171,7 +176,8 @@ func held(path string) bool {
 	return false
 }
 
-func exists(path string) bool {
+// Exists reports whether path exists.
+func Exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
