@@ -216,15 +216,29 @@ func TestChaos(t *testing.T) {
 
 	// Every job ends, with the expected outcome and one terminal event.
 	terminal := map[string][]messages.Event{}
-	waitFor(t, 3*time.Minute, func() bool {
+	var missing []string
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		terminal = terminalEvents(t, js, names)
+		missing = missing[:0]
 		for id := range want {
 			if len(terminal[id]) == 0 {
-				return false
+				missing = append(missing, id)
 			}
 		}
-		return true
-	})
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, id := range missing {
+				st, err := c.Status(context.Background(), id)
+				t.Errorf("%s: no terminal event after 3m; record %+v (%v)", id, st, err)
+			}
+			for _, p := range procs {
+				t.Logf("%s output (tail):\n%s", p.id, tail(p.output(), 6000))
+			}
+			t.FailNow()
+		}
+	}
 	time.Sleep(2 * time.Second) // a stray duplicate would arrive now
 	terminal = terminalEvents(t, js, names)
 	for id, typ := range want {

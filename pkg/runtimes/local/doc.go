@@ -99,8 +99,9 @@
 //	spec.json    the launch spec for operators: command, env, secret names, resources, labels
 //
 // Start takes launch.lock and launches only if the directory has neither
-// shim.json nor exit.json; the supervisor, holding shim.lock, checks the
-// same again. So a name is launched at most once,
+// shim.json nor exit.json and nobody holds shim.lock (a supervisor may
+// still be carrying out the request of a launcher that died); the
+// supervisor, holding shim.lock, checks the files again. So a name is launched at most once,
 // and a directory is never reused: a new attempt has a new handle name.
 // Start returns when the supervisor answers, on its reply pipe, that the
 // worker has started (or that it could not start it; a worker that cannot

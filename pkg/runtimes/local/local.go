@@ -184,10 +184,12 @@ func (r *Runtime) Start(ctx context.Context, spec runtimes.Spec) (runtimes.Handl
 		return h, fmt.Errorf("start %s: %w", h.Name, err)
 	}
 	defer lock.Close()
-	// Under launch.lock these two say whether the name was ever launched
-	// (the supervisor writes shim.json before it starts the worker), for
-	// two stats instead of a whole Inspect.
-	if shim.Exists(filepath.Join(dir, shim.FileShim)) || shim.Exists(filepath.Join(dir, shim.FileExit)) {
+	// Under launch.lock these say whether the name was ever launched: a
+	// supervisor holds shim.lock from before it writes shim.json (one may
+	// still be carrying out the request of a launcher that died), and
+	// exit.json is its last word.
+	if shim.Exists(filepath.Join(dir, shim.FileShim)) || shim.Exists(filepath.Join(dir, shim.FileExit)) ||
+		shim.Held(filepath.Join(dir, shim.FileShimLock)) {
 		return h, nil // already launched: Start is idempotent
 	}
 	if err := r.launch(ctx, dir, spec); err != nil {
