@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"github.com/jetrun/jetrun/pkg/natsauth"
 	"math"
 	mrand "math/rand/v2"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/natsauth"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 	"github.com/rs/zerolog"
 )

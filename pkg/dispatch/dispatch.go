@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/jetrun/jetrun/pkg/natsconn"
 	"maps"
 	"os"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/natsconn"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"

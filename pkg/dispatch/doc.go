@@ -18,6 +18,27 @@
 // every dispatcher of one prefix. Names come from Config.Names (package
 // messages); the examples below use the default prefix "jetrun".
 //
+// # Code map
+//
+// The protocol's decisions are pure functions in package lifecycle: the
+// one sequence rule and event builder (NextSeq, Event, Advance), what a
+// redelivered message means (OnRedelivery), what an adopted workload needs
+// (OnAdopt) and what follows a failed attempt (AfterFailure); its table
+// test is doc.go's crash matrix. This package carries them out, one file
+// per concern:
+//
+//	dispatch.go    Dispatcher, Provision, Run: the fetch loop and its slots
+//	job.go         one delivered message's handler: heartbeat, record changes
+//	intake.go      validate, record, reject, take over (steps 2–4)
+//	launch.go      the "starting" record and Runtime.Start (step 5)
+//	watch.go       adopt, Wait, cancels, the watchdog, "running" (steps 6–7)
+//	outcome.go     success, failure, retry, dead letter, cancelled (step 8)
+//	record.go      transition (event, then record), finish (record, then event), CAS
+//	settle.go      settlements and the one place they become Ack, Term or Nak
+//	requests.go    cancel, logs and status requests; max-deliveries advisories
+//	relay.go       workers' reports relayed as events
+//	workerauth.go  per-attempt worker NATS identities (auth callout)
+//
 // # Lifecycle protocol
 //
 // Each delivered submission is handled in its own goroutine by the steps

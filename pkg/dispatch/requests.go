@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetrun/jetrun/pkg/lifecycle"
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 	"github.com/nats-io/nats.go"
@@ -87,12 +88,14 @@ func (d *Dispatcher) handleCancel(m *nats.Msg) {
 		rec.Desired = messages.DesiredCancel
 		rec.Updated = time.Now().UTC()
 		finalise := rec.Owner == "" && rec.State == messages.StateRetrying
+		var ev messages.Event
 		if finalise {
 			// Nobody holds the message: finish the job here. The record is
 			// written first so that no owner can publish the same sequence.
-			rec.State = messages.StateCancelled
-			rec.Seq++
-			rec.Finished = rec.Updated
+			rec, ev = lifecycle.Advance(rec, messages.EventCancelled, rec.Updated, func(r *messages.Record) {
+				r.State, r.Finished = messages.StateCancelled, r.Updated
+			})
+			ev.Message = "cancelled while waiting to retry"
 		}
 		if _, err := d.kv.Update(ctx, id, encode(&rec), rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			continue
@@ -102,9 +105,6 @@ func (d *Dispatcher) handleCancel(m *nats.Msg) {
 		}
 		reply.Accepted, reply.State = true, rec.State
 		if finalise {
-			ev := messages.Event{V: messages.Version, JobID: id, Seq: rec.Seq, Type: messages.EventCancelled,
-				State: messages.StateCancelled, Kind: rec.Kind, Attempt: rec.Attempt, Runtime: rec.Runtime,
-				Labels: rec.Labels, Error: rec.Error, ExitCode: rec.ExitCode, Message: "cancelled while waiting to retry"}
 			if err := d.publishEvent(ctx, &ev); err != nil {
 				log.Warn().Err(err).Msg("publish cancelled event")
 			}
@@ -283,17 +283,17 @@ func (d *Dispatcher) handleMaxDeliveries(m *nats.Msg) {
 			break
 		}
 		now := time.Now().UTC()
-		rec.State, rec.Error, rec.Owner, rec.Finished, rec.Updated = messages.StateDead, reason, "", now, now
-		rec.Seq++
+		var ev messages.Event
+		rec, ev = lifecycle.Advance(rec, messages.EventDead, now, func(r *messages.Record) {
+			r.State, r.Error, r.Owner, r.Finished = messages.StateDead, reason, "", now
+		})
+		ev.Message = "copied to " + d.names.DLQStream()
 		if _, err := d.kv.Update(ctx, id, encode(&rec), rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			continue
 		} else if err != nil {
 			log.Error().Err(err).Msg("max deliveries: record")
 			return
 		}
-		ev := messages.Event{V: messages.Version, JobID: id, Seq: rec.Seq, Type: messages.EventDead, State: messages.StateDead,
-			Kind: rec.Kind, Attempt: rec.Attempt, Runtime: rec.Runtime, Labels: rec.Labels, Error: reason,
-			Message: "copied to " + d.names.DLQStream()}
 		if err := d.publishEvent(ctx, &ev); err != nil {
 			log.Warn().Err(err).Msg("max deliveries: publish dead event")
 		}

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/jetrun/jetrun/pkg/jobs"
 	"time"
+
+	"github.com/jetrun/jetrun/pkg/jobs"
 
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/natsauth"

@@ -1,0 +1,311 @@
+// A delivered message from decoding to the job's first step: validation,
+// the record's creation, rejection, and the take-over of a job already
+// recorded (duplicates, finished jobs, adoption) as lifecycle.OnRedelivery
+// decides.
+
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jetrun/jetrun/pkg/lifecycle"
+	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/runtimes"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func (j *job) run() settlement {
+	d := j.d
+	seq := j.meta.Sequence.Stream
+	sub, err := messages.DecodeSubmission(j.msg.Data())
+	j.sub = sub
+	if err == nil {
+		if k := d.names.KindFromSubject(j.msg.Subject()); k != sub.Kind {
+			err = fmt.Errorf("%w: kind %q does not match the subject's kind %q", messages.ErrInvalid, sub.Kind, k)
+		}
+	}
+	j.id = sub.JobID
+	if j.id == "" {
+		j.id = j.msg.Headers().Get(messages.HeaderMsgID)
+	}
+	if !messages.ValidSubmittedJobID(j.id) {
+		// No id, or one a producer may not use (malformed, or of the
+		// reserved derived form): the job, or its rejection, goes by an id
+		// no other submission can have.
+		j.id = messages.DerivedJobID(seq)
+	}
+	if err == nil {
+		_, err = d.prepare(&j.sub)
+	}
+	j.log = d.log.With().Str("job_id", j.id).Str("kind", sub.Kind).Uint64("stream_seq", seq).Logger()
+	if err != nil {
+		return j.reject(err)
+	}
+	if j.rt, j.rec.Runtime, err = d.runtimeFor(sub.Runtime); err != nil {
+		return j.notServed(err)
+	}
+
+	maxRetries := d.cfg.MaxRetries
+	if sub.MaxRetries != nil {
+		maxRetries = *sub.MaxRetries
+	}
+	now := time.Now().UTC()
+	rec := messages.Record{V: messages.Version, JobID: j.id, Kind: sub.Kind, Name: sub.Name,
+		State: messages.StateQueued, MaxRetries: maxRetries, Owner: d.cfg.ID, MsgSeq: seq, Delivery: j.meta.NumDelivered, Seq: 1,
+		Runtime: j.rec.Runtime, Labels: sub.Labels, Created: j.meta.Timestamp.UTC(), Updated: now}
+	ctx, cancel := opCtx()
+	defer cancel()
+	rev, err := d.kv.Create(ctx, j.id, encode(&rec))
+	switch {
+	case err == nil:
+		j.rec, j.rev = rec, rev
+		j.register()
+		j.failpoint("recorded")
+		ev := j.event(messages.EventAccepted)
+		ev.Message = fmt.Sprintf("accepted by %s for runtime %s", d.cfg.ID, rec.Runtime)
+		if err := d.publishEvent(ctx, &ev); err != nil {
+			return transient(err)
+		}
+		j.log.Info().Msg("job accepted")
+		j.failpoint("accepted")
+		return j.launch()
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return j.takeOver()
+	default:
+		return transient(fmt.Errorf("create job record: %w", err))
+	}
+}
+
+// notServed handles a submission for a runtime this dispatcher does not
+// run: another live dispatcher that runs it gets it (the message is
+// redelivered); a job already under way waits for one to come back; a new
+// job that no live dispatcher can run is rejected at once, naming the
+// runtimes that are served.
+func (j *job) notServed(cause error) settlement {
+	d := j.d
+	ctx, cancel := opCtx()
+	defer cancel()
+	if peers := d.peersServing(ctx, j.rec.Runtime); len(peers) > 0 {
+		j.log.Debug().Strs("peers", peers).Msg("runtime served by another dispatcher: passing the job on")
+		// Back off with each delivery, so a busy peer is waited for instead
+		// of the message bouncing towards MaxDeliver.
+		return nak(min(100*time.Millisecond<<min(j.meta.NumDelivered, 20), d.cfg.AckWait))
+	}
+	if rec, _, err := d.getRecord(ctx, j.id); err == nil && !rec.State.Terminal() && rec.MsgSeq == j.meta.Sequence.Stream {
+		j.log.Warn().Str("runtime", j.rec.Runtime).Msg("no live dispatcher runs this job's runtime: waiting for one")
+		return nak(d.cfg.AckWait)
+	}
+	return j.reject(fmt.Errorf("%w; no live dispatcher runs it", cause))
+}
+
+// takeOver handles a message whose job already has a record: a duplicate,
+// a finished job, or a redelivery to adopt.
+func (j *job) takeOver() settlement {
+	d := j.d
+	ctx, cancel := opCtx()
+	defer cancel()
+	for range 20 {
+		rec, rev, err := d.getRecord(ctx, j.id)
+		if err != nil {
+			return transient(fmt.Errorf("read job record: %w", err))
+		}
+		r := lifecycle.OnRedelivery(rec, j.delivery())
+		switch r.Step {
+		case lifecycle.Drop:
+			j.log.Info().Uint64("first_seq", rec.MsgSeq).Str("state", string(rec.State)).
+				Msg("duplicate submission dropped: the job id is already recorded")
+			if d.cfg.Metrics != nil {
+				d.cfg.Metrics.Duplicates.Inc()
+			}
+			return ack()
+		case lifecycle.Announce:
+			j.rec = rec
+			j.publishTerminal(ctx)
+			return ack()
+		}
+		rev, err = d.kv.Update(ctx, j.id, encode(&r.Take), rev)
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue
+		}
+		if err != nil {
+			return transient(fmt.Errorf("take ownership: %w", err))
+		}
+		j.rec, j.rev = r.Take, rev
+		j.register()
+		if r.Adoption {
+			j.log.Info().Str("previous_owner", rec.Owner).Str("state", string(rec.State)).Msg("adopting job")
+			if d.cfg.Metrics != nil {
+				d.cfg.Metrics.Adoptions.Inc()
+			}
+		}
+		if r.Reannounce {
+			ev := j.event(messages.EventAccepted)
+			ev.Message = "accepted (re-announced by " + d.cfg.ID + ")"
+			if err := d.publishEvent(ctx, &ev); err != nil {
+				return transient(err)
+			}
+		}
+		return j.resume(r.Step)
+	}
+	return transient(errors.New("job record keeps changing"))
+}
+
+// publishTerminal publishes a finished job's terminal event if the events
+// stream lacks it: the previous owner may have died between recording the
+// end and announcing it (successes are recorded first, see finish; a
+// cancel of a job waiting to retry too). The stream is asked for the
+// subject's last event, so this holds however late the message comes
+// back; if it cannot be asked, the event is published anyway and the
+// stream's duplicate window drops a copy.
+func (j *job) publishTerminal(ctx context.Context) {
+	typ := lifecycle.TerminalEvent(j.rec.State)
+	if st, err := j.d.js.Stream(ctx, j.d.names.EventsStream()); err == nil {
+		m, err := st.GetLastMsgForSubject(ctx, j.d.names.EventSubject(j.id, typ))
+		if err == nil {
+			if ev, err := messages.DecodeEvent(m.Data); err == nil && ev.Seq == j.rec.Seq {
+				return // announced
+			}
+		} else if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			j.log.Debug().Err(err).Msg("look up the terminal event")
+		}
+	}
+	ev := j.event(typ)
+	ev.Time = j.rec.Updated
+	if j.rec.State == messages.StateCancelled && j.rec.Owner == "" {
+		ev.Message = "cancelled while waiting to retry"
+	}
+	if err := j.d.publishEvent(ctx, &ev); err != nil {
+		j.log.Warn().Err(err).Msg("publish the terminal event")
+	}
+}
+
+// delivery describes the message and this dispatcher to lifecycle.OnRedelivery.
+func (j *job) delivery() lifecycle.Delivery {
+	d := j.d
+	maxRetries := d.cfg.MaxRetries
+	if j.sub.MaxRetries != nil {
+		maxRetries = *j.sub.MaxRetries
+	}
+	return lifecycle.Delivery{Dispatcher: d.cfg.ID, StreamSeq: j.meta.Sequence.Stream, NumDelivered: j.meta.NumDelivered,
+		Kind: j.sub.Kind, Name: j.sub.Name, Labels: j.sub.Labels, MaxRetries: maxRetries, Runtime: j.rec.Runtime,
+		Now: time.Now(),
+		Serves: func(runtime string) (string, bool) {
+			rt, _, err := d.runtimeFor(runtime)
+			if err != nil {
+				return "", false
+			}
+			if nl, ok := rt.(runtimes.NodeLocal); ok {
+				return nl.Node(), true
+			}
+			return "", true
+		}}
+}
+
+// resume continues a job from its recorded state after taking ownership,
+// as lifecycle.OnRedelivery decided.
+func (j *job) resume(step lifecycle.Step) settlement {
+	switch step {
+	case lifecycle.LeaveRuntime:
+		j.log.Warn().Str("runtime", j.rec.Runtime).Msg("leaving the job for a dispatcher that runs its runtime")
+		return nak(j.d.cfg.AckWait)
+	case lifecycle.LeaveNode:
+		// Only a dispatcher on the workload's node can see it.
+		j.log.Warn().Str("node", j.rec.Handle.Node).Msg("the workload lives on another node: leaving the job for a dispatcher there")
+		return nak(j.d.cfg.AckWait)
+	}
+	rt, _, err := j.d.runtimeFor(j.rec.Runtime)
+	if err != nil { // OnRedelivery asked Serves: only if the configuration changed meanwhile
+		return nak(j.d.cfg.AckWait)
+	}
+	j.rt = rt
+	switch step {
+	case lifecycle.Adopt:
+		return j.adopt()
+	case lifecycle.WaitRetry:
+		if !j.cancelRequested() {
+			// Redelivered early (e.g. after a restart): wait out the
+			// backoff, unless a cancel arrives meanwhile.
+			timer := time.NewTimer(time.Until(j.rec.NextRetry))
+			defer timer.Stop()
+		backoff:
+			for {
+				select {
+				case <-timer.C:
+					break backoff
+				case rec := <-j.updates:
+					j.notify(rec)
+					if j.cancelRequested() {
+						break backoff
+					}
+				case <-j.d.quit:
+					return release()
+				}
+			}
+		}
+	}
+	return j.launch()
+}
+
+// reject records and announces a submission that can never run.
+func (j *job) reject(cause error) settlement {
+	d := j.d
+	reason := truncate(cause.Error(), 1024)
+	seq := j.meta.Sequence.Stream
+	ctx, cancel := opCtx()
+	defer cancel()
+	now := time.Now().UTC()
+	kind := ""
+	if messages.ValidKind(j.sub.Kind) {
+		kind = j.sub.Kind
+	}
+	rec := messages.Record{V: messages.Version, JobID: j.id, Kind: kind, State: messages.StateRejected,
+		Owner: d.cfg.ID, MsgSeq: seq, Seq: 1, Error: reason, Created: j.meta.Timestamp.UTC(), Updated: now, Finished: now}
+	for range 4 {
+		_, err := d.kv.Create(ctx, j.id, encode(&rec))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return transient(fmt.Errorf("record rejection: %w", err))
+		}
+		cur, rev, gerr := d.getRecord(ctx, j.id)
+		switch {
+		case gerr != nil:
+			return transient(fmt.Errorf("read job record: %w", gerr))
+		case cur.MsgSeq == seq && cur.State == messages.StateRejected:
+			rec = cur // recorded by an earlier delivery of this message
+		case cur.MsgSeq == seq && !cur.State.Terminal():
+			// Accepted earlier by a dispatcher that understood it (a newer
+			// version, or one running its runtime): leave it to such a one.
+			j.log.Warn().Str("reason", reason).Str("state", string(cur.State)).
+				Msg("this dispatcher cannot handle a job already under way: leaving it for another")
+			return nak(d.cfg.AckWait)
+		case cur.MsgSeq == seq:
+			return ack() // finished meanwhile
+		case cur.MsgSeq == 0 && !cur.State.Terminal():
+			// Only a cancel was recorded for this id: the rejection takes
+			// its place.
+			if _, err := d.kv.Update(ctx, j.id, encode(&rec), rev); err != nil {
+				continue
+			}
+		default:
+			// The id belongs to another job: announce under the stream sequence.
+			j.id = messages.DerivedJobID(seq)
+			rec.JobID = j.id
+			continue
+		}
+		break
+	}
+	j.rec = rec
+	ev := j.event(messages.EventRejected)
+	ev.Error = reason
+	ev.Message = fmt.Sprintf("submission on %s (stream sequence %d) rejected", j.msg.Subject(), seq)
+	if err := d.publishEvent(ctx, &ev); err != nil {
+		return transient(err)
+	}
+	j.log.Warn().Str("reason", reason).Msg("submission rejected")
+	return term("rejected: " + reason)
+}
