@@ -107,50 +107,49 @@ func (j *job) takeOver() settlement {
 	d := j.d
 	ctx, cancel := opCtx()
 	defer cancel()
-	for range 20 {
-		rec, rev, err := d.getRecord(ctx, j.id)
-		if err != nil {
-			return transient(fmt.Errorf("read job record: %w", err))
+	var r lifecycle.Redelivery
+	var prev messages.Record
+	take, rev, err := d.casRecord(ctx, j.id, func(cur messages.Record, found bool) (messages.Record, error) {
+		if !found {
+			return cur, fmt.Errorf("read job record: %w", jetstream.ErrKeyNotFound)
 		}
-		r := lifecycle.OnRedelivery(rec, j.delivery())
-		switch r.Step {
-		case lifecycle.Drop:
-			j.log.Info().Uint64("first_seq", rec.MsgSeq).Str("state", string(rec.State)).
-				Msg("duplicate submission dropped: the job id is already recorded")
-			if d.cfg.Metrics != nil {
-				d.cfg.Metrics.Duplicates.Inc()
-			}
-			return ack()
-		case lifecycle.Announce:
-			j.rec = rec
-			j.publishTerminal(ctx)
-			return ack()
+		prev, r = cur, lifecycle.OnRedelivery(cur, j.delivery())
+		if r.Step == lifecycle.Drop || r.Step == lifecycle.Announce {
+			return cur, errKeep
 		}
-		rev, err = d.kv.Update(ctx, j.id, encode(&r.Take), rev)
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			continue
+		return r.Take, nil
+	})
+	switch {
+	case errors.Is(err, errKeep) && r.Step == lifecycle.Drop:
+		j.log.Info().Uint64("first_seq", prev.MsgSeq).Str("state", string(prev.State)).
+			Msg("duplicate submission dropped: the job id is already recorded")
+		if d.cfg.Metrics != nil {
+			d.cfg.Metrics.Duplicates.Inc()
 		}
-		if err != nil {
-			return transient(fmt.Errorf("take ownership: %w", err))
-		}
-		j.rec, j.rev = r.Take, rev
-		j.register()
-		if r.Adoption {
-			j.log.Info().Str("previous_owner", rec.Owner).Str("state", string(rec.State)).Msg("adopting job")
-			if d.cfg.Metrics != nil {
-				d.cfg.Metrics.Adoptions.Inc()
-			}
-		}
-		if r.Reannounce {
-			ev := j.event(messages.EventAccepted)
-			ev.Message = "accepted (re-announced by " + d.cfg.ID + ")"
-			if err := d.publishEvent(ctx, &ev); err != nil {
-				return transient(err)
-			}
-		}
-		return j.resume(r.Step)
+		return ack()
+	case errors.Is(err, errKeep):
+		j.rec = prev
+		j.publishTerminal(ctx)
+		return ack()
+	case err != nil:
+		return transient(fmt.Errorf("take ownership: %w", err))
 	}
-	return transient(errors.New("job record keeps changing"))
+	j.rec, j.rev = take, rev
+	j.register()
+	if r.Adoption {
+		j.log.Info().Str("previous_owner", prev.Owner).Str("state", string(prev.State)).Msg("adopting job")
+		if d.cfg.Metrics != nil {
+			d.cfg.Metrics.Adoptions.Inc()
+		}
+	}
+	if r.Reannounce {
+		ev := j.event(messages.EventAccepted)
+		ev.Message = "accepted (re-announced by " + d.cfg.ID + ")"
+		if err := d.publishEvent(ctx, &ev); err != nil {
+			return transient(err)
+		}
+	}
+	return j.resume(r.Step)
 }
 
 // publishTerminal publishes a finished job's terminal event if the events

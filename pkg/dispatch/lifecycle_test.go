@@ -291,6 +291,20 @@ func TestMaxDeliveriesDeadLetters(t *testing.T) {
 	if m, err := s.GetLastMsgForSubject(context.Background(), e.names.DLQSubject("smoke")); err != nil || m.Header.Get(messages.HeaderJobID) != "orphan" {
 		t.Fatalf("dead letter: %v %v", m, err)
 	}
+
+	// A job left "starting" (seq 2): its "dead" skips seq 3, which the
+	// attempt's "running" may have; sharing it, the stream would drop it.
+	rec.JobID, rec.State, rec.Seq = "orphan-starting", messages.StateStarting, 2
+	rec.Handle.Name = "jetrun-orphan-starting-a1"
+	b, _ = json.Marshal(rec)
+	if _, err := kv.Create(context.Background(), "orphan-starting", b); err != nil {
+		t.Fatal(err)
+	}
+	e.submit("orphan-starting", "smoke", `{}`, "")
+	evs = e.events("orphan-starting", 60*time.Second)
+	if last := evs[len(evs)-1]; last.Type != messages.EventDead || last.Seq != 4 {
+		t.Fatalf("events = %v, last = %+v: want dead with seq 4", types(evs), last)
+	}
 }
 
 // Dispatchers running different runtimes share one queue: a job goes to a

@@ -130,3 +130,44 @@ func encode(r *messages.Record) []byte {
 	}
 	return b
 }
+
+// casTries bounds every read-modify-write of a job record.
+const casTries = 20
+
+// errKeep, returned by a casRecord change, ends it without a write.
+var errKeep = errors.New("record kept as it is")
+
+// casRecord is the one read-modify-write of a job record outside a
+// handler's own transitions (take-over, cancel requests, max deliveries):
+// it reads the record (found false: there is none), asks change for the
+// next one and writes it by compare-and-swap on the revision read (a
+// Create when there was none), reading and asking again on a conflict, up
+// to casTries times. change may be called more than once; it returns
+// errKeep to write nothing, and any other error ends casRecord with it.
+// casRecord returns the record written, or the last one read with errKeep.
+func (d *Dispatcher) casRecord(ctx context.Context, id string, change func(cur messages.Record, found bool) (messages.Record, error)) (messages.Record, uint64, error) {
+	for range casTries {
+		cur, rev, err := d.getRecord(ctx, id)
+		found := err == nil
+		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return cur, 0, fmt.Errorf("read job record: %w", err)
+		}
+		next, err := change(cur, found)
+		if err != nil {
+			return cur, rev, err
+		}
+		if found {
+			rev, err = d.kv.Update(ctx, id, encode(&next), rev)
+		} else {
+			rev, err = d.kv.Create(ctx, id, encode(&next))
+		}
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+			continue
+		}
+		if err != nil {
+			return next, 0, fmt.Errorf("write job record: %w", err)
+		}
+		return next, rev, nil
+	}
+	return messages.Record{}, 0, errors.New("job record keeps changing")
+}

@@ -46,71 +46,59 @@ func (d *Dispatcher) handleCancel(m *nats.Msg) {
 	ctx, cancel := opCtx()
 	defer cancel()
 	log := d.log.With().Str("job_id", id).Logger()
-	for range 20 {
-		rec, rev, err := d.getRecord(ctx, id)
-		if errors.Is(err, jetstream.ErrKeyNotFound) && messages.IsDerivedJobID(id) {
+	var finalise bool
+	rec, _, err := d.casRecord(ctx, id, func(rec messages.Record, found bool) (messages.Record, error) {
+		reply = messages.CancelReply{V: messages.Version, JobID: id}
+		finalise = false
+		now := time.Now().UTC()
+		switch {
+		case !found && messages.IsDerivedJobID(id):
 			// A derived id names a submission already seen: cancelling
 			// one that does not exist yet would let a producer squat on the
 			// next id-less submission.
 			reply.Error = "no such job (a derived id is known only once its submission was read)"
-			break
-		}
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			now := time.Now().UTC()
-			pre := messages.Record{V: messages.Version, JobID: id, State: messages.StateQueued,
-				Desired: messages.DesiredCancel, Created: now, Updated: now}
-			if _, err := d.kv.Create(ctx, id, encode(&pre)); errors.Is(err, jetstream.ErrKeyExists) {
-				continue
-			} else if err != nil {
-				reply.Error = "record cancel: " + err.Error()
-				break
-			}
-			log.Info().Msg("cancel recorded for a job not seen yet: it will not run")
-			reply.Accepted, reply.State = true, messages.StateQueued
-			break
-		}
-		if err != nil {
-			reply.Error = "read job record: " + err.Error()
-			break
-		}
-		reply.State = rec.State
-		if rec.State.Terminal() {
-			reply.Accepted = rec.State == messages.StateCancelled
+			return rec, errKeep
+		case !found:
+			return messages.Record{V: messages.Version, JobID: id, State: messages.StateQueued,
+				Desired: messages.DesiredCancel, Created: now, Updated: now}, nil
+		case rec.State.Terminal():
+			reply.State, reply.Accepted = rec.State, rec.State == messages.StateCancelled
 			if !reply.Accepted {
 				reply.Error = "job already finished: " + string(rec.State)
 			}
-			break
+			return rec, errKeep
+		case rec.Desired == messages.DesiredCancel:
+			reply.State, reply.Accepted = rec.State, true
+			return rec, errKeep
 		}
-		if rec.Desired == messages.DesiredCancel {
-			reply.Accepted = true
-			break
-		}
-		rec.Desired = messages.DesiredCancel
-		rec.Updated = time.Now().UTC()
-		finalise := rec.Owner == "" && rec.State == messages.StateRetrying
-		var ev messages.Event
-		if finalise {
+		rec.Desired, rec.Updated = messages.DesiredCancel, now
+		if finalise = rec.Owner == "" && rec.State == messages.StateRetrying; finalise {
 			// Nobody holds the message: finish the job here. The record is
 			// written first so that no owner can publish the same sequence.
-			rec, ev = lifecycle.Advance(rec, messages.EventCancelled, rec.Updated, func(r *messages.Record) {
-				r.State, r.Finished = messages.StateCancelled, r.Updated
+			rec, _ = lifecycle.Advance(rec, messages.EventCancelled, now, func(r *messages.Record) {
+				r.State, r.Finished = messages.StateCancelled, now
 			})
-			ev.Message = "cancelled while waiting to retry"
 		}
-		if _, err := d.kv.Update(ctx, id, encode(&rec), rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			continue
-		} else if err != nil {
-			reply.Error = "record cancel: " + err.Error()
-			break
-		}
+		return rec, nil
+	})
+	switch {
+	case errors.Is(err, errKeep):
+	case err != nil:
+		reply.Error = "record cancel: " + err.Error()
+	default:
 		reply.Accepted, reply.State = true, rec.State
+		if rec.MsgSeq == 0 && rec.Kind == "" {
+			log.Info().Msg("cancel recorded for a job not seen yet: it will not run")
+		} else {
+			log.Info().Str("state", string(rec.State)).Str("reason", truncate(req.Reason, 200)).Msg("cancel recorded")
+		}
 		if finalise {
+			ev := lifecycle.Event(rec, messages.EventCancelled)
+			ev.Message = "cancelled while waiting to retry"
 			if err := d.publishEvent(ctx, &ev); err != nil {
 				log.Warn().Err(err).Msg("publish cancelled event")
 			}
 		}
-		log.Info().Str("state", string(rec.State)).Str("reason", truncate(req.Reason, 200)).Msg("cancel recorded")
-		break
 	}
 	respond()
 }
@@ -268,36 +256,31 @@ func (d *Dispatcher) handleMaxDeliveries(m *nats.Msg) {
 		log.Error().Err(err).Msg("max deliveries: dead-letter copy")
 		return
 	}
-	for range 20 {
-		rec, rev, err := d.getRecord(ctx, id)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			// Never recorded: record it dead, so status and watchers see why.
-			now := time.Now().UTC()
-			rec = messages.Record{V: messages.Version, JobID: id, Kind: sub.Kind, State: messages.StateQueued,
-				MsgSeq: adv.StreamSeq, Created: now, Updated: now, Labels: sub.Labels}
-			if rev, err = d.kv.Create(ctx, id, encode(&rec)); err != nil {
-				continue
-			}
-		}
-		if err != nil || rec.State.Terminal() || (rec.MsgSeq != 0 && rec.MsgSeq != adv.StreamSeq) {
-			break
-		}
+	rec, _, err := d.casRecord(ctx, id, func(rec messages.Record, found bool) (messages.Record, error) {
 		now := time.Now().UTC()
-		var ev messages.Event
-		rec, ev = lifecycle.Advance(rec, messages.EventDead, now, func(r *messages.Record) {
+		if !found {
+			// Never recorded: record it dead, so status and watchers see why.
+			rec = messages.Record{V: messages.Version, JobID: id, Kind: sub.Kind, State: messages.StateQueued,
+				MsgSeq: adv.StreamSeq, Created: now, Labels: sub.Labels}
+		} else if rec.State.Terminal() || (rec.MsgSeq != 0 && rec.MsgSeq != adv.StreamSeq) {
+			return rec, errKeep // finished meanwhile, or the id is another submission's
+		}
+		rec, _ = lifecycle.Advance(rec, messages.EventDead, now, func(r *messages.Record) {
 			r.State, r.Error, r.Owner, r.Finished = messages.StateDead, reason, "", now
 		})
+		return rec, nil
+	})
+	switch {
+	case errors.Is(err, errKeep):
+	case err != nil:
+		log.Error().Err(err).Msg("max deliveries: record")
+		return
+	default:
+		ev := lifecycle.Event(rec, messages.EventDead)
 		ev.Message = "copied to " + d.names.DLQStream()
-		if _, err := d.kv.Update(ctx, id, encode(&rec), rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			continue
-		} else if err != nil {
-			log.Error().Err(err).Msg("max deliveries: record")
-			return
-		}
 		if err := d.publishEvent(ctx, &ev); err != nil {
 			log.Warn().Err(err).Msg("max deliveries: publish dead event")
 		}
-		break
 	}
 	log.Error().Str("job_id", id).Msg("submission dead-lettered after too many deliveries")
 }
