@@ -323,7 +323,10 @@
 // launching it twice, that exactly one terminal event is published and
 // that the history is the expected one. They cover the launch and success
 // path and the failure path (event:failed, record:failed, event:retrying,
-// record:retrying, event:dead). The names:
+// record:retrying, event:dead). pkg/lifecycle's TestCrashMatrix models
+// every point below (and the cancel and dead variants) without processes:
+// the record and events a crash there leaves, the next owner's decision
+// and the seq of the event it publishes next. The names:
 //
 //	recorded        the record was created; "accepted" not yet published
 //	accepted        "accepted" published; nothing launched yet

@@ -149,6 +149,15 @@ func TestCrashMatrix(t *testing.T) {
 		{point: "event:dead", h: afterFailed().set(func(r *messages.Record) { r.FailPermanent = true }).
 			event(messages.EventDead, dead), phase: runtimes.PhaseFailed, step: lifecycle.Adopt,
 			adopt: lifecycle.Complete, after: lifecycle.Dead, next: messages.EventDead, nextSeq: 5},
+		{point: "record:dead", h: afterFailed().set(func(r *messages.Record) { r.FailPermanent = true }).
+			record(messages.EventDead, dead), step: lifecycle.Announce, next: messages.EventDead, nextSeq: 5},
+		// A cancel carried out mid-run: the workload was stopped, then
+		// "cancelled" published (event:cancelled) or also recorded.
+		{point: "event:cancelled", h: afterRunning().set(wantCancel).event(messages.EventCancelled, cancelled),
+			phase: runtimes.PhaseFailed, step: lifecycle.Adopt, adopt: lifecycle.CancelFinished,
+			next: messages.EventCancelled, nextSeq: 4},
+		{point: "record:cancelled", h: afterRunning().set(wantCancel).record(messages.EventCancelled, cancelled),
+			step: lifecycle.Announce, next: messages.EventCancelled, nextSeq: 4},
 		// A launch that failed before the workload ran: "running" (seq 3)
 		// stays reserved for the attempt.
 		{point: "record:started, Start failed", h: afterStarted().event(messages.EventFailed, failed),
