@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetrun/jetrun/internal/awstest"
 	"github.com/jetrun/jetrun/internal/testbin"
 	"github.com/jetrun/jetrun/pkg/messages"
-	"github.com/jetrun/jetrun/pkg/runtimes/awsbatch/awstest"
 )
 
 // batchEnv starts an in-process AWS (Batch, CloudWatch Logs) whose jobs

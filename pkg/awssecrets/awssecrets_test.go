@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/jetrun/jetrun/internal/awstest"
 	"github.com/jetrun/jetrun/pkg/awssecrets"
-	"github.com/jetrun/jetrun/pkg/runtimes/awsbatch/awstest"
 )
 
 func TestParseRef(t *testing.T) {

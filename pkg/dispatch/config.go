@@ -25,9 +25,11 @@ type Config struct {
 	// ID names this dispatcher in job records and logs; default
 	// "<hostname>-<random>". Letters, digits, '-' and '_'.
 	ID string
-	// Runtimes this dispatcher can launch on, by name; Default is used
-	// when a job names none. A job naming a runtime not listed here is
-	// rejected.
+	// Runtimes this dispatcher can launch on, by name; DefaultRuntime is
+	// used when a job names none. A job naming a runtime not listed here
+	// is passed on (Nak) while another live dispatcher runs it, waits for
+	// one if it is already under way, and is otherwise rejected, naming the
+	// runtimes that are served.
 	Runtimes map[string]runtimes.Runtime
 	// DefaultRuntime is RUNTIME_BACKEND; default: the only runtime.
 	DefaultRuntime string

@@ -68,14 +68,16 @@
 // Defaults per kind:
 //
 //	kind         cpu    memory   timeout
-//	smoke        0.1    64Mi     5m       (implemented)
-//	collection   0.25   256Mi    5m       (seed default, kind not yet implemented)
-//	upload_file  1      2Gi      30m      (seed default, kind not yet implemented)
-//	upload_repo  2      4Gi      1h       (seed default, kind not yet implemented)
+//	smoke        0.1    64Mi     5m
+//	collection   0.25   256Mi    5m
+//	upload_file  1      2Gi      30m
+//	upload_repo  2      4Gi      1h
 //
 // How a runtime applies them is the runtime's business: the local runtime
-// enforces only the timeout; container runtimes will map cpu and memory to
-// their limits. Resources.String renders them in the wire notation, e.g.
+// enforces only the timeout; the container runtimes map cpu and memory to
+// their limits (Docker: NanoCPUs and Memory; Kubernetes: requests and
+// limits; AWS Batch: VCPU and MEMORY, rounded up to a valid Fargate
+// size). Resources.String renders them in the wire notation, e.g.
 // "cpu=2 memory=4Gi timeout=1h0m0s".
 //
 // # Secrets

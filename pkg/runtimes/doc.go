@@ -3,9 +3,9 @@
 // says WHAT it does. It holds the Runtime interface, the Spec a runtime
 // launches, the Handle that names a launched workload, and the Registry
 // that maps RUNTIME_BACKEND names to factories. Each runtime lives in its
-// own package below this one (local today; docker, kubernetes and
-// aws_batch are planned), so that a heavy SDK is compiled only by the
-// runtime that needs it. The conformance suite every runtime passes is
+// own package below this one (local, docker, kubernetes and awsbatch,
+// registered as "local", "docker", "kubernetes" and "aws_batch"), so that
+// a heavy SDK is compiled only by the runtime that needs it. The conformance suite every runtime passes is
 // package runtimetest.
 //
 // # The contract
@@ -52,7 +52,7 @@
 // reported as TimedOut), and by the dispatcher's watchdog, which calls Stop
 // if the workload outlives started + timeout + 30 s.
 //
-// Two optional interfaces, which the dispatcher detects with a type
+// Three optional interfaces, which the dispatcher detects with a type
 // assertion:
 //
 //   - NodeLocal (Node() string): the runtime's workloads live on one host
@@ -72,6 +72,10 @@
 //     now − StreamConfig.JobsMaxAge (7 days); the runtime removes the state
 //     of workloads that finished before then and returns how many it
 //     removed.
+//   - SecretChecker (CheckSecrets(names) error): the runtime cannot deliver
+//     every secret (AWS Batch delivers only those it has a reference for).
+//     The dispatcher calls it at start with the names every worker gets, so
+//     that a configuration that would fail every job fails once, at start.
 //
 // # Handles
 //

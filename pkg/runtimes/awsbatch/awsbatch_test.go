@@ -17,11 +17,11 @@ import (
 	batchtypes "github.com/aws/aws-sdk-go-v2/service/batch/types"
 	"github.com/rs/zerolog"
 
+	"github.com/jetrun/jetrun/internal/awstest"
 	"github.com/jetrun/jetrun/internal/testbin"
 	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 	"github.com/jetrun/jetrun/pkg/runtimes/awsbatch"
-	"github.com/jetrun/jetrun/pkg/runtimes/awsbatch/awstest"
 	"github.com/jetrun/jetrun/pkg/runtimes/runtimetest"
 )
 

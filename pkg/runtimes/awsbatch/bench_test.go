@@ -12,10 +12,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jetrun/jetrun/internal/awstest"
 	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 	"github.com/jetrun/jetrun/pkg/runtimes/awsbatch"
-	"github.com/jetrun/jetrun/pkg/runtimes/awsbatch/awstest"
 )
 
 // BenchmarkAPICalls counts the Batch API calls of N concurrent jobs over

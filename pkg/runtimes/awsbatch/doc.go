@@ -158,7 +158,7 @@
 //
 // # Testing
 //
-// The tests run the real SDK against awstest, an in-process server that
+// The tests run the real SDK against internal/awstest, an in-process server that
 // speaks the Batch (REST-JSON) and CloudWatch Logs, Secrets Manager and
 // SSM (JSON 1.1) protocols, checks each request's SigV4 signature, answers
 // errors in AWS's shapes, moves jobs through Batch's states over time and
