@@ -48,10 +48,7 @@ func (j *job) run() settlement {
 		return j.notServed(err)
 	}
 
-	maxRetries := d.cfg.MaxRetries
-	if sub.MaxRetries != nil {
-		maxRetries = *sub.MaxRetries
-	}
+	maxRetries := j.maxRetries()
 	now := time.Now().UTC()
 	rec := messages.Record{V: messages.Version, JobID: j.id, Kind: sub.Kind, Name: sub.Name,
 		State: messages.StateQueued, MaxRetries: maxRetries, Owner: d.cfg.ID, MsgSeq: seq, Delivery: j.meta.NumDelivered, Seq: 1,
@@ -181,15 +178,19 @@ func (j *job) publishTerminal(ctx context.Context) {
 	}
 }
 
+// maxRetries is the submission's max_retries, else the dispatcher's.
+func (j *job) maxRetries() int {
+	if j.sub.MaxRetries != nil {
+		return *j.sub.MaxRetries
+	}
+	return j.d.cfg.MaxRetries
+}
+
 // delivery describes the message and this dispatcher to lifecycle.OnRedelivery.
 func (j *job) delivery() lifecycle.Delivery {
 	d := j.d
-	maxRetries := d.cfg.MaxRetries
-	if j.sub.MaxRetries != nil {
-		maxRetries = *j.sub.MaxRetries
-	}
 	return lifecycle.Delivery{Dispatcher: d.cfg.ID, StreamSeq: j.meta.Sequence.Stream, NumDelivered: j.meta.NumDelivered,
-		Kind: j.sub.Kind, Name: j.sub.Name, Labels: j.sub.Labels, MaxRetries: maxRetries, Runtime: j.rec.Runtime,
+		Kind: j.sub.Kind, Name: j.sub.Name, Labels: j.sub.Labels, MaxRetries: j.maxRetries(), Runtime: j.rec.Runtime,
 		Now: time.Now(),
 		Serves: func(runtime string) (string, bool) {
 			rt, _, err := d.runtimeFor(runtime)

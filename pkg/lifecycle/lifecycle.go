@@ -77,11 +77,11 @@ func Clone(r messages.Record) messages.Record {
 
 // TerminalEvent is the event type that announces a terminal state ("" for
 // a state that is not terminal).
-func TerminalEvent(s messages.State) messages.EventType {
-	return map[messages.State]messages.EventType{
-		messages.StateSucceeded: messages.EventSucceeded, messages.StateCancelled: messages.EventCancelled,
-		messages.StateDead: messages.EventDead, messages.StateRejected: messages.EventRejected,
-	}[s]
+func TerminalEvent(s messages.State) messages.EventType { return terminalEvents[s] }
+
+var terminalEvents = map[messages.State]messages.EventType{
+	messages.StateSucceeded: messages.EventSucceeded, messages.StateCancelled: messages.EventCancelled,
+	messages.StateDead: messages.EventDead, messages.StateRejected: messages.EventRejected,
 }
 
 // Delivery is what a delivered submission brings to a job that already
