@@ -20,20 +20,25 @@
 //
 // # Code map
 //
-// The protocol's decisions are pure functions in package lifecycle: the
-// one sequence rule and event builder (NextSeq, Event, Advance), what a
-// redelivered message means (OnRedelivery), what an adopted workload needs
-// (OnAdopt) and what follows a failed attempt (AfterFailure); its table
-// test is doc.go's crash matrix. This package carries them out, one file
-// per concern:
+// The protocol is package lifecycle, pure and free of NATS: Apply takes a
+// record, what happened (an input: launching, running, exited, failed,
+// stopped, cancel requested, max deliveries) and the time, and returns the
+// next record and the effects that carry it out in order (publish, write
+// by CAS, dead-letter, settle, reply). Beside it are the one sequence rule
+// and event builder (NextSeq, Event), what a redelivered message means
+// (OnRedelivery) and what an adopted workload needs (OnAdopt). Its table
+// tests are the transitions (TestApply) and this file's crash matrix
+// (TestCrashMatrix). This package is the loop around it: it provisions,
+// fetches, heartbeats, talks to the runtimes, turns what they report into
+// inputs and carries out the effects, one file per concern:
 //
 //	dispatch.go    Dispatcher, Provision, Run: the fetch loop and its slots
 //	job.go         one delivered message's handler: heartbeat, record changes
 //	intake.go      validate, record, reject, take over (steps 2–4)
 //	launch.go      the "starting" record and Runtime.Start (step 5)
 //	watch.go       adopt, Wait, cancels, the watchdog, "running" (steps 6–7)
-//	outcome.go     success, failure, retry, dead letter, cancelled (step 8)
-//	record.go      transition (event, then record), finish (record, then event), CAS
+//	outcome.go     exits, failures and carried-out cancels as inputs (step 8)
+//	record.go      the effects carried out: apply (owner), applyRequest, casRecord
 //	settle.go      settlements and the one place they become Ack, Term or Nak
 //	requests.go    cancel, logs and status requests; max-deliveries advisories
 //	relay.go       workers' reports relayed as events

@@ -12,7 +12,6 @@ import (
 
 	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/lifecycle"
-	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/natsconn"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 )
@@ -20,26 +19,14 @@ import (
 // launch starts the next attempt: the handle goes into the record before
 // the runtime is asked for anything.
 func (j *job) launch() settlement {
-	if j.cancelRequested() {
-		return j.cancelled(nil, "cancelled before launch")
-	}
-	attempt := j.rec.Attempt + 1
-	h := runtimes.Handle{Runtime: j.rec.Runtime, Name: runtimes.HandleName(j.id, attempt)}
+	h := runtimes.Handle{Runtime: j.rec.Runtime, Name: runtimes.HandleName(j.id, j.rec.Attempt+1)}
 	if nl, ok := j.rt.(runtimes.NodeLocal); ok {
 		h.Node = nl.Node()
 	}
-	err := j.transition(messages.EventStarted, func(r *messages.Record) {
-		r.State = messages.StateStarting
-		r.Attempt = attempt
-		r.Handle = &h
-		r.Started = time.Now().UTC()
-		r.NextRetry = time.Time{}
-		r.Error, r.ExitCode = "", nil // the failed events keep the history
-	}, func(e *messages.Event) {
-		e.Message = fmt.Sprintf("launching %s on %s (attempt %d of %d)", h.Name, h.Runtime, attempt, j.rec.MaxRetries+1)
-	})
-	if err != nil {
-		return lostOrTransient(err)
+	in := j.input(lifecycle.Launching)
+	in.Handle = h
+	if s, done := j.apply(in); done {
+		return s // cancelled before launch, or the record could not be written
 	}
 	return j.startAndWatch()
 }

@@ -1,109 +1,42 @@
-// How an attempt ends: success, failure and retry or dead-letter
-// (lifecycle.AfterFailure), cancellation.
+// How an attempt ends, as inputs to the lifecycle (record.go's apply):
+// an exit, a failure without one, a cancel carried out; and the
+// dead-letter copy.
 
 package dispatch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
-	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/lifecycle"
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 	"github.com/nats-io/nats.go"
 )
 
-// complete records a finished attempt.
+// complete records a finished attempt (lifecycle: Exited).
 func (j *job) complete(st runtimes.Status) settlement {
-	if j.rec.State == messages.StateStarting {
-		j.recordRunning() // it ran, however briefly: keep the sequence whole
-	}
-	if st.Phase == runtimes.PhaseSucceeded {
-		code := st.ExitCode
-		err := j.finish(messages.EventSucceeded, func(r *messages.Record) {
-			r.State = messages.StateSucceeded
-			r.ExitCode = &code
-			r.Error = ""
-			r.Finished = time.Now().UTC()
-		})
-		if errors.Is(err, errCancelRequested) {
-			return j.cancelled(&st, "cancelled; the workload had exited 0 before the cancel was carried out")
-		}
-		if err != nil {
-			return lostOrTransient(err)
-		}
-		j.log.Info().Int("attempt", j.rec.Attempt).Msg("job succeeded")
-		return ack()
-	}
-	code := st.ExitCode
-	reason := st.Reason
-	if reason == "" {
-		reason = "failed with exit code " + strconv.Itoa(code)
-	}
-	// The worker's way of saying "the input itself is bad": retrying
-	// cannot help, so the job goes to the dead letters at once.
-	permanent := code == jobs.ExitPermanent && st.Phase == runtimes.PhaseFailed
-	if permanent {
-		reason += " (the job's input was refused; not retried)"
-	}
-	return j.attemptFailed(reason, &code, permanent)
+	in := j.input(lifecycle.Exited)
+	in.Status = &st
+	s, _ := j.apply(in)
+	return s
 }
 
-// attemptFailed records a failed attempt and either schedules the next one
-// or, when retries are exhausted or the failure is permanent, dead-letters
-// the job.
+// attemptFailed records an attempt that failed without an exit of its own
+// and either schedules the next one or, when retries are exhausted or the
+// failure is permanent, dead-letters the job (lifecycle: Failed).
 func (j *job) attemptFailed(reason string, exitCode *int, permanent bool) settlement {
-	reason = truncate(reason, 1024)
-	if j.rec.FailedAttempt == j.rec.Attempt {
-		// A previous owner recorded this failure and died before acting
-		// on it: decide as it would have.
-		reason, permanent = j.rec.Error, j.rec.FailPermanent
-	} else {
-		err := j.transition(messages.EventFailed, func(r *messages.Record) {
-			r.Error = reason
-			r.ExitCode = exitCode
-			r.FailedAttempt = r.Attempt
-			r.FailPermanent = permanent
-		}, func(e *messages.Event) { e.Message = "attempt " + strconv.Itoa(j.rec.Attempt) + " failed" })
-		if err != nil {
-			return lostOrTransient(err)
-		}
-	}
-	j.cancelRequested() // merge the newest cancel request into j.rec
-	next := lifecycle.AfterFailure(j.rec)
-	if next == lifecycle.CancelAtFailed {
-		return j.cancelled(nil, "cancelled; the last attempt had failed: "+reason)
-	}
-	retry := next == lifecycle.Retry
-	j.log.Warn().Int("attempt", j.rec.Attempt).Str("reason", reason).Bool("retry", retry).Msg("attempt failed")
-	if retry {
-		delay := j.d.cfg.backoff(j.rec.Attempt)
-		at := time.Now().Add(delay).UTC()
-		err := j.transition(messages.EventRetrying, func(r *messages.Record) {
-			r.State = messages.StateRetrying
-			r.NextRetry = at
-			r.Owner = "" // nobody holds the message during the backoff
-		}, func(e *messages.Event) {
-			e.Retry = &messages.Retry{NextAttempt: j.rec.Attempt + 1, Delay: delay, At: at}
-			e.Message = fmt.Sprintf("retrying in %s (attempt %d of %d)", delay.Round(time.Millisecond), j.rec.Attempt+1, j.rec.MaxRetries+1)
-		})
-		if err != nil {
-			return lostOrTransient(err)
-		}
-		return nak(delay)
-	}
-	return j.dead(reason)
+	in := j.input(lifecycle.Failed)
+	in.Reason, in.ExitCode, in.Permanent = reason, exitCode, permanent
+	s, _ := j.apply(in)
+	return s
 }
 
-// dead copies the submission to the dead-letter stream, records the job
-// dead and terminates its message.
-func (j *job) dead(reason string) settlement {
-	ctx, cancel := opCtx()
-	defer cancel()
+// deadLetter copies the submission to the dead-letter stream, under the
+// job id as duplicate key.
+func (j *job) deadLetter(ctx context.Context, reason string) error {
 	m := nats.NewMsg(j.d.names.DLQSubject(j.rec.Kind))
 	m.Data = j.msg.Data()
 	m.Header.Set(messages.HeaderReason, truncate(reason, 1024))
@@ -112,19 +45,9 @@ func (j *job) dead(reason string) settlement {
 	m.Header.Set("Jetrun-Stream-Seq", strconv.FormatUint(j.meta.Sequence.Stream, 10))
 	m.Header.Set(messages.HeaderMsgID, j.id)
 	if _, err := j.d.js.PublishMsg(ctx, m); err != nil {
-		return transient(fmt.Errorf("dead-letter copy: %w", err))
+		return fmt.Errorf("dead-letter copy: %w", err)
 	}
-	err := j.transition(messages.EventDead, func(r *messages.Record) {
-		r.State = messages.StateDead
-		r.Finished = time.Now().UTC()
-	}, func(e *messages.Event) {
-		e.Message = fmt.Sprintf("dead after %d attempt(s); copied to %s", j.rec.Attempt, j.d.names.DLQStream())
-	})
-	if err != nil {
-		return lostOrTransient(err)
-	}
-	j.log.Error().Int("attempts", j.rec.Attempt).Str("reason", reason).Msg("job is dead")
-	return term("dead: " + reason)
+	return nil
 }
 
 // cancelRunning stops a live workload (SIGTERM, grace, kill), waits until it
@@ -143,18 +66,11 @@ func (j *job) cancelRunning(h runtimes.Handle) settlement {
 	return j.cancelled(&st, "cancelled; workload stopped")
 }
 
+// cancelled records a carried-out cancel (lifecycle: Stopped); st is the
+// workload's status when it had run.
 func (j *job) cancelled(st *runtimes.Status, msg string) settlement {
-	err := j.transition(messages.EventCancelled, func(r *messages.Record) {
-		r.State = messages.StateCancelled
-		r.Finished = time.Now().UTC()
-		if st != nil && st.Phase.Done() {
-			code := st.ExitCode
-			r.ExitCode = &code
-		}
-	}, func(e *messages.Event) { e.Message = msg })
-	if err != nil {
-		return lostOrTransient(err)
-	}
-	j.log.Info().Msg("job cancelled")
-	return ack()
+	in := j.input(lifecycle.Stopped)
+	in.Status, in.Reason = st, msg
+	s, _ := j.apply(in)
+	return s
 }

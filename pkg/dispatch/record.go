@@ -1,6 +1,7 @@
-// Writing the job record and publishing its events: transition (event
-// first, then the record), finish (the record first, for a success), and
-// the compare-and-swap that merges cancel requests.
+// Carrying out the lifecycle's effects: the owner's interpreter (apply,
+// with the compare-and-swap that merges cancel requests), the one for
+// requests any dispatcher serves (applyRequest), and the one
+// read-modify-write of a record (casRecord).
 
 package dispatch
 
@@ -9,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jetrun/jetrun/pkg/lifecycle"
@@ -19,89 +21,94 @@ import (
 // event returns an event of type t describing the current record.
 func (j *job) event(t messages.EventType) messages.Event { return lifecycle.Event(j.rec, t) }
 
-// transition publishes an event and records the state change with a
-// compare-and-swap. The event goes first: if the process dies before the
-// record is written, the next owner repeats the transition with the same
-// sequence number, and the events stream drops the duplicate. A conflict
-// caused by a cancel request is merged and retried; any other conflict means
-// another dispatcher owns the job, and errLostOwnership is returned.
-func (j *job) transition(t messages.EventType, mutate func(*messages.Record), decorate func(*messages.Event)) error {
+// apply is the owner's interpreter of the lifecycle: it applies in to the
+// record it holds (lifecycle.Apply) and carries out the effects in order.
+// A write that conflicts with a recorded cancel merges it and applies the
+// input again (lifecycle.Merge); the events already published are not
+// published twice (a core subscriber would see a copy). Any other conflict
+// means another dispatcher owns the job. done reports that the effects, or
+// an error, decided what becomes of the message (s); otherwise the owner
+// goes on (after Launching and Running).
+func (j *job) apply(in lifecycle.Input) (s settlement, done bool) {
 	ctx, cancel := opCtx()
 	defer cancel()
-	published := ""
-	for range 10 {
-		next, ev := j.next(t, mutate, decorate)
-		// A merged cancel request leaves seq, and so the event, as they
-		// were: publish it once (a core subscriber would see a copy).
-		if id := ev.MsgID(); id != published {
-			if err := j.d.publishEvent(ctx, &ev); err != nil {
-				return err
-			}
-			published = id
-			j.failpoint("event:" + string(t))
-		}
-		err := j.write(ctx, next)
+	published := map[string]bool{}
+	for range casTries {
+		j.cancelRequested() // merge the newest cancel request first
+		_, fx := lifecycle.Apply(j.rec, in, time.Now())
+		s, done, err := j.carry(ctx, fx, published)
 		if errors.Is(err, errMerged) {
 			continue
 		}
 		if err != nil {
-			return err
+			return lostOrTransient(err), true
 		}
-		j.failpoint("record:" + string(t))
-		return nil
+		return s, done
 	}
-	return errors.New("job record keeps changing")
+	return transient(errors.New("job record keeps changing")), true
 }
 
-// finish records a successful attempt: the record first, by CAS, then the
-// event. This order makes an accepted cancel hold: a cancel recorded
-// before the CAS makes it conflict, and the job is cancelled instead
-// (errCancelRequested); once the record says succeeded, a cancel request is
-// answered "job already finished". If the process dies between the two,
-// the next delivery of the message finds a terminal record and publishes
-// its event when the stream lacks it (publishTerminal).
-func (j *job) finish(t messages.EventType, mutate func(*messages.Record)) error {
-	ctx, cancel := opCtx()
-	defer cancel()
-	for range 10 {
-		next, ev := j.next(t, mutate, nil)
-		err := j.write(ctx, next)
-		if errors.Is(err, errMerged) {
-			if j.rec.Desired == messages.DesiredCancel {
-				return errCancelRequested
+// input is an input of type t with the retry backoff that would follow
+// the current attempt.
+func (j *job) input(t lifecycle.InputType) lifecycle.Input {
+	return lifecycle.Input{Type: t, RetryDelay: j.d.cfg.backoff(j.rec.Attempt), DLQ: j.d.names.DLQStream()}
+}
+
+func (j *job) carry(ctx context.Context, fx []lifecycle.Effect, published map[string]bool) (settlement, bool, error) {
+	for _, e := range fx {
+		switch e.Type {
+		case lifecycle.Publish:
+			if id := e.Event.MsgID(); !published[id] {
+				ev := e.Event
+				if err := j.d.publishEvent(ctx, &ev); err != nil {
+					return settlement{}, false, err
+				}
+				published[id] = true
+				j.logEvent(ev)
+				j.failpoint("event:" + string(e.Transition))
 			}
-			continue
+		case lifecycle.Write:
+			if err := j.write(ctx, e.Record); err != nil {
+				return settlement{}, false, err
+			}
+			j.failpoint("record:" + string(e.Transition))
+		case lifecycle.DeadLetter:
+			if err := j.deadLetter(ctx, e.Reason); err != nil {
+				return settlement{}, false, err
+			}
+		case lifecycle.Settle:
+			return settlement{kind: settleKinds[e.Settle], delay: e.Delay, reason: e.Reason}, true, nil
+		default:
+			panic("dispatch: effect " + string(e.Type) + " for an owner")
 		}
-		if err != nil {
-			return err
-		}
-		j.failpoint("record:" + string(t))
-		if err := j.d.publishEvent(ctx, &ev); err != nil {
-			return err
-		}
-		j.failpoint("event:" + string(t))
-		return nil
 	}
-	return errors.New("job record keeps changing")
+	return settlement{}, false, nil
 }
 
-// next returns the record after transition t and the event announcing it
-// (lifecycle.Advance: the one sequence rule).
-func (j *job) next(t messages.EventType, mutate func(*messages.Record), decorate func(*messages.Event)) (messages.Record, messages.Event) {
-	next, ev := lifecycle.Advance(j.rec, t, time.Now(), mutate)
-	if decorate != nil {
-		decorate(&ev)
+var settleKinds = map[lifecycle.SettleKind]settleKind{lifecycle.Ack: settleAck, lifecycle.Term: settleTerm, lifecycle.Nak: settleNak}
+
+// logEvent logs the job's way to its end.
+func (j *job) logEvent(ev messages.Event) {
+	switch ev.Type {
+	case messages.EventSucceeded:
+		j.log.Info().Int("attempt", ev.Attempt).Msg("job succeeded")
+	case messages.EventFailed:
+		j.log.Warn().Int("attempt", ev.Attempt).Str("reason", ev.Error).Msg("attempt failed")
+	case messages.EventRetrying:
+		j.log.Info().Int("attempt", ev.Attempt).Str("message", ev.Message).Msg("job will be retried")
+	case messages.EventDead:
+		j.log.Error().Int("attempts", ev.Attempt).Str("reason", ev.Error).Msg("job is dead")
+	case messages.EventCancelled:
+		j.log.Info().Msg("job cancelled")
 	}
-	return next, ev
 }
 
 // write stores next by CAS on the record's revision. On a conflict it
 // re-reads the record: a change only of Desired (a cancel request) is
-// merged into j.rec and errMerged returned, for the caller to redo its
-// transition; any other change is errLostOwnership.
+// merged into j.rec and errMerged returned, for the caller to apply its
+// input again; any other change is errLostOwnership.
 func (j *job) write(ctx context.Context, next messages.Record) error {
 	d := j.d
-	prev := j.rec
 	rev, err := d.kv.Update(ctx, j.id, encode(&next), j.rev)
 	if err == nil {
 		j.rec, j.rev = next, rev
@@ -116,11 +123,53 @@ func (j *job) write(ctx context.Context, next messages.Record) error {
 	if err != nil {
 		return fmt.Errorf("re-read job record: %w", err)
 	}
-	if cur.Owner != d.cfg.ID || cur.Delivery != prev.Delivery || cur.MsgSeq != prev.MsgSeq || cur.State.Terminal() || cur.Seq != prev.Seq {
+	merged, ok := lifecycle.Merge(j.rec, cur)
+	if !ok {
 		return errLostOwnership
 	}
-	j.rec, j.rev = cur, rev
+	j.rec, j.rev = merged, rev
 	return errMerged
+}
+
+// applyRequest applies an input that any dispatcher may receive
+// (CancelRequested, MaxDeliveries) to the record of job id as stored, by the
+// one read-modify-write (casRecord): the effects up to the record's write
+// are carried out for each try, the rest once it is written. It returns
+// the record as last read or written.
+func (d *Dispatcher) applyRequest(ctx context.Context, id string, in lifecycle.Input, carry func(lifecycle.Effect) error) (messages.Record, error) {
+	var after []lifecycle.Effect
+	rec, _, err := d.casRecord(ctx, id, func(cur messages.Record, found bool) (messages.Record, error) {
+		if !found {
+			cur = messages.Record{}
+		}
+		_, fx := lifecycle.Apply(cur, in, time.Now())
+		w := slices.IndexFunc(fx, func(e lifecycle.Effect) bool { return e.Type == lifecycle.Write })
+		before := fx
+		if w >= 0 {
+			before, after = fx[:w], fx[w+1:]
+		}
+		for _, e := range before {
+			if err := carry(e); err != nil {
+				return cur, err
+			}
+		}
+		if w < 0 {
+			return cur, errKeep
+		}
+		return fx[w].Record, nil
+	})
+	if errors.Is(err, errKeep) {
+		return rec, nil
+	}
+	if err != nil {
+		return rec, err
+	}
+	for _, e := range after {
+		if err := carry(e); err != nil {
+			return rec, err
+		}
+	}
+	return rec, nil
 }
 
 func encode(r *messages.Record) []byte {

@@ -46,59 +46,25 @@ func (d *Dispatcher) handleCancel(m *nats.Msg) {
 	ctx, cancel := opCtx()
 	defer cancel()
 	log := d.log.With().Str("job_id", id).Logger()
-	var finalise bool
-	rec, _, err := d.casRecord(ctx, id, func(rec messages.Record, found bool) (messages.Record, error) {
-		reply = messages.CancelReply{V: messages.Version, JobID: id}
-		finalise = false
-		now := time.Now().UTC()
-		switch {
-		case !found && messages.IsDerivedJobID(id):
-			// A derived id names a submission already seen: cancelling
-			// one that does not exist yet would let a producer squat on the
-			// next id-less submission.
-			reply.Error = "no such job (a derived id is known only once its submission was read)"
-			return rec, errKeep
-		case !found:
-			return messages.Record{V: messages.Version, JobID: id, State: messages.StateQueued,
-				Desired: messages.DesiredCancel, Created: now, Updated: now}, nil
-		case rec.State.Terminal():
-			reply.State, reply.Accepted = rec.State, rec.State == messages.StateCancelled
-			if !reply.Accepted {
-				reply.Error = "job already finished: " + string(rec.State)
-			}
-			return rec, errKeep
-		case rec.Desired == messages.DesiredCancel:
-			reply.State, reply.Accepted = rec.State, true
-			return rec, errKeep
-		}
-		rec.Desired, rec.Updated = messages.DesiredCancel, now
-		if finalise = rec.Owner == "" && rec.State == messages.StateRetrying; finalise {
-			// Nobody holds the message: finish the job here. The record is
-			// written first so that no owner can publish the same sequence.
-			rec, _ = lifecycle.Advance(rec, messages.EventCancelled, now, func(r *messages.Record) {
-				r.State, r.Finished = messages.StateCancelled, now
-			})
-		}
-		return rec, nil
-	})
-	switch {
-	case errors.Is(err, errKeep):
-	case err != nil:
-		reply.Error = "record cancel: " + err.Error()
-	default:
-		reply.Accepted, reply.State = true, rec.State
-		if rec.MsgSeq == 0 && rec.Kind == "" {
-			log.Info().Msg("cancel recorded for a job not seen yet: it will not run")
-		} else {
-			log.Info().Str("state", string(rec.State)).Str("reason", truncate(req.Reason, 200)).Msg("cancel recorded")
-		}
-		if finalise {
-			ev := lifecycle.Event(rec, messages.EventCancelled)
-			ev.Message = "cancelled while waiting to retry"
-			if err := d.publishEvent(ctx, &ev); err != nil {
+	rec, err := d.applyRequest(ctx, id, lifecycle.Input{Type: lifecycle.CancelRequested, JobID: id}, func(e lifecycle.Effect) error {
+		switch e.Type {
+		case lifecycle.Reply:
+			reply = e.Reply
+		case lifecycle.Publish:
+			if err := d.publishEvent(ctx, &e.Event); err != nil {
 				log.Warn().Err(err).Msg("publish cancelled event")
 			}
 		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		reply = messages.CancelReply{V: messages.Version, JobID: id, Error: "record cancel: " + err.Error()}
+	case !reply.Accepted:
+	case rec.MsgSeq == 0 && rec.Kind == "":
+		log.Info().Msg("cancel recorded for a job not seen yet: it will not run")
+	default:
+		log.Info().Str("state", string(rec.State)).Str("reason", truncate(req.Reason, 200)).Msg("cancel recorded")
 	}
 	respond()
 }
@@ -246,41 +212,36 @@ func (d *Dispatcher) handleMaxDeliveries(m *nats.Msg) {
 	if !messages.ValidKind(kind) {
 		kind = "unknown"
 	}
-	dl := nats.NewMsg(d.names.DLQSubject(kind))
-	dl.Data = raw.Data
-	dl.Header.Set(messages.HeaderReason, reason)
-	dl.Header.Set(messages.HeaderJobID, id)
-	dl.Header.Set("Jetrun-Stream-Seq", fmt.Sprint(adv.StreamSeq))
-	dl.Header.Set(messages.HeaderMsgID, id)
-	if _, err := d.js.PublishMsg(ctx, dl); err != nil {
-		log.Error().Err(err).Msg("max deliveries: dead-letter copy")
+	in := lifecycle.Input{Type: lifecycle.MaxDeliveries, JobID: id, StreamSeq: adv.StreamSeq, Submission: sub,
+		Reason: reason, DLQ: d.names.DLQStream()}
+	copied := false
+	_, err = d.applyRequest(ctx, id, in, func(e lifecycle.Effect) error {
+		switch e.Type {
+		case lifecycle.DeadLetter:
+			copied = true
+			dl := nats.NewMsg(d.names.DLQSubject(kind))
+			dl.Data = raw.Data
+			dl.Header.Set(messages.HeaderReason, e.Reason)
+			dl.Header.Set(messages.HeaderJobID, id)
+			dl.Header.Set("Jetrun-Stream-Seq", fmt.Sprint(adv.StreamSeq))
+			dl.Header.Set(messages.HeaderMsgID, id)
+			if _, err := d.js.PublishMsg(ctx, dl); err != nil {
+				return fmt.Errorf("dead-letter copy: %w", err)
+			}
+		case lifecycle.Publish:
+			if err := d.publishEvent(ctx, &e.Event); err != nil {
+				log.Warn().Err(err).Msg("max deliveries: publish dead event")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		log.Error().Err(err).Msg("max deliveries: dead-letter")
 		return
 	}
-	rec, _, err := d.casRecord(ctx, id, func(rec messages.Record, found bool) (messages.Record, error) {
-		now := time.Now().UTC()
-		if !found {
-			// Never recorded: record it dead, so status and watchers see why.
-			rec = messages.Record{V: messages.Version, JobID: id, Kind: sub.Kind, State: messages.StateQueued,
-				MsgSeq: adv.StreamSeq, Created: now, Labels: sub.Labels}
-		} else if rec.State.Terminal() || (rec.MsgSeq != 0 && rec.MsgSeq != adv.StreamSeq) {
-			return rec, errKeep // finished meanwhile, or the id is another submission's
-		}
-		rec, _ = lifecycle.Advance(rec, messages.EventDead, now, func(r *messages.Record) {
-			r.State, r.Error, r.Owner, r.Finished = messages.StateDead, reason, "", now
-		})
-		return rec, nil
-	})
-	switch {
-	case errors.Is(err, errKeep):
-	case err != nil:
-		log.Error().Err(err).Msg("max deliveries: record")
+	if !copied {
+		log.Info().Str("job_id", id).Msg("max deliveries: the job had finished, or its id is another submission's; nothing to dead-letter")
 		return
-	default:
-		ev := lifecycle.Event(rec, messages.EventDead)
-		ev.Message = "copied to " + d.names.DLQStream()
-		if err := d.publishEvent(ctx, &ev); err != nil {
-			log.Warn().Err(err).Msg("max deliveries: publish dead event")
-		}
 	}
 	log.Error().Str("job_id", id).Msg("submission dead-lettered after too many deliveries")
 }

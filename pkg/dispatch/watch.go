@@ -213,9 +213,7 @@ func (j *job) markRunning(h runtimes.Handle) {
 }
 
 func (j *job) recordRunning() {
-	if err := j.transition(messages.EventRunning, func(r *messages.Record) {
-		r.State = messages.StateRunning
-	}, nil); err != nil {
-		j.log.Warn().Err(err).Msg("record running")
+	if s, done := j.apply(lifecycle.Input{Type: lifecycle.Running}); done {
+		j.log.Warn().Str("reason", s.reason).Msg("record running")
 	}
 }

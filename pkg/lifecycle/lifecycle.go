@@ -1,16 +1,20 @@
-// Package lifecycle holds the decisions of the dispatcher's lifecycle
-// protocol (package dispatch, doc.go) as pure functions: a record and what
-// happened in, the next record, event or step out. No NATS, no runtime, no
-// clock: the caller passes the time and carries out the result (publish
-// the event, then compare-and-swap the record; or the record first for a
-// success, see dispatch's finish).
+// Package lifecycle is the dispatcher's lifecycle protocol (package
+// dispatch, doc.go) as pure functions, free of NATS, runtimes and clocks.
 //
-// It is the one place that numbers events (NextSeq), builds an event from
-// a record (Event) and advances a record by a transition (Advance); the
-// decisions on a redelivered message (OnRedelivery), on an adopted
-// workload (OnAdopt) and after a failed attempt (AfterFailure) are here
-// too, so that the protocol's crash matrix is a table test of this package
-// (lifecycle_test.go) besides the SIGKILL tests on real processes.
+// Apply is its core: a job's record, what happened (an Input) and the
+// time in; the next record and the Effects that carry it out, in order
+// (publish an event, write the record by compare-and-swap, copy to the
+// dead letters, settle the message, reply to a cancel). The caller carries
+// them out and, on a write conflict, applies the input again to the record
+// it reads (an owner first asks Merge whether it still holds the job).
+//
+// Around it: the one sequence rule (NextSeq) and event builder (Event,
+// Advance), what a redelivered message means (OnRedelivery), what an
+// adopted workload needs (OnAdopt) and what follows a failed attempt
+// (AfterFailure). The tests are tables: every input in every state
+// (TestApply) and every crash point of the protocol, with what the next
+// owner does (TestCrashMatrix), besides dispatch's SIGKILL tests on real
+// processes.
 package lifecycle
 
 import (
