@@ -22,9 +22,9 @@
 //
 // The protocol is package lifecycle, pure and free of NATS: Apply takes a
 // record, what happened (an input: launching, running, exited, failed,
-// stopped, cancel requested, max deliveries) and the time, and returns the
-// next record and the effects that carry it out in order (publish, write
-// by CAS, dead-letter, settle, reply). Beside it are the one sequence rule
+// stopped, cancel requested, max deliveries, rejected) and the time, and
+// returns the next record and the effects that carry it out in order
+// (publish, write by CAS, dead-letter, settle, reply, rename). Beside it are the one sequence rule
 // and event builder (NextSeq, Event), what a redelivered message means
 // (OnRedelivery) and what an adopted workload needs (OnAdopt). Its table
 // tests are the transitions (TestApply) and this file's crash matrix

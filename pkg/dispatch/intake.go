@@ -249,63 +249,46 @@ func (j *job) resume(step lifecycle.Step) settlement {
 	return j.launch()
 }
 
-// reject records and announces a submission that can never run.
+// reject records and announces a submission that can never run
+// (lifecycle: Rejected).
 func (j *job) reject(cause error) settlement {
 	d := j.d
-	reason := truncate(cause.Error(), 1024)
-	seq := j.meta.Sequence.Stream
 	ctx, cancel := opCtx()
 	defer cancel()
-	now := time.Now().UTC()
-	kind := ""
-	if messages.ValidKind(j.sub.Kind) {
-		kind = j.sub.Kind
-	}
-	rec := messages.Record{V: messages.Version, JobID: j.id, Kind: kind, State: messages.StateRejected,
-		Owner: d.cfg.ID, MsgSeq: seq, Seq: 1, Error: reason, Created: j.meta.Timestamp.UTC(), Updated: now, Finished: now}
-	for range 4 {
-		_, err := d.kv.Create(ctx, j.id, encode(&rec))
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+	in := lifecycle.Input{Type: lifecycle.Rejected, JobID: j.id, StreamSeq: j.meta.Sequence.Stream, Submission: j.sub,
+		Reason: cause.Error(), Submitted: j.meta.Timestamp, Dispatcher: d.cfg.ID, LeaveDelay: d.cfg.AckWait}
+	for range 2 {
+		var s settlement
+		renamed := ""
+		rec, err := d.applyRequest(ctx, in.JobID, in, func(e lifecycle.Effect) error {
+			switch e.Type {
+			case lifecycle.Publish:
+				if err := d.publishEvent(ctx, &e.Event); err != nil {
+					return err
+				}
+			case lifecycle.Settle:
+				s = settlement{kind: settleKinds[e.Settle], delay: e.Delay, reason: e.Reason}
+			case lifecycle.Rename:
+				renamed = e.JobID
+			}
+			return nil
+		})
+		if err != nil {
 			return transient(fmt.Errorf("record rejection: %w", err))
 		}
-		cur, rev, gerr := d.getRecord(ctx, j.id)
-		switch {
-		case gerr != nil:
-			return transient(fmt.Errorf("read job record: %w", gerr))
-		case cur.MsgSeq == seq && cur.State == messages.StateRejected:
-			rec = cur // recorded by an earlier delivery of this message
-		case cur.MsgSeq == seq && !cur.State.Terminal():
-			// Accepted earlier by a dispatcher that understood it (a newer
-			// version, or one running its runtime): leave it to such a one.
-			j.log.Warn().Str("reason", reason).Str("state", string(cur.State)).
-				Msg("this dispatcher cannot handle a job already under way: leaving it for another")
-			return nak(d.cfg.AckWait)
-		case cur.MsgSeq == seq:
-			return ack() // finished meanwhile
-		case cur.MsgSeq == 0 && !cur.State.Terminal():
-			// Only a cancel was recorded for this id: the rejection takes
-			// its place.
-			if _, err := d.kv.Update(ctx, j.id, encode(&rec), rev); err != nil {
-				continue
-			}
-		default:
+		if renamed != "" {
 			// The id belongs to another job: announce under the stream sequence.
-			j.id = messages.DerivedJobID(seq)
-			rec.JobID = j.id
+			in.JobID, j.id = renamed, renamed
 			continue
 		}
-		break
+		j.rec = rec
+		switch s.kind {
+		case settleTerm:
+			j.log.Warn().Str("reason", rec.Error).Msg("submission rejected")
+		case settleNak:
+			j.log.Warn().Str("reason", s.reason).Str("state", string(rec.State)).Msg("leaving the job for another dispatcher")
+		}
+		return s
 	}
-	j.rec = rec
-	ev := j.event(messages.EventRejected)
-	ev.Error = reason
-	ev.Message = fmt.Sprintf("submission on %s (stream sequence %d) rejected", j.msg.Subject(), seq)
-	if err := d.publishEvent(ctx, &ev); err != nil {
-		return transient(err)
-	}
-	j.log.Warn().Str("reason", reason).Msg("submission rejected")
-	return term("rejected: " + reason)
+	return transient(errors.New("record rejection: the derived id is taken"))
 }

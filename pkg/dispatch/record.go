@@ -132,7 +132,7 @@ func (j *job) write(ctx context.Context, next messages.Record) error {
 }
 
 // applyRequest applies an input that any dispatcher may receive
-// (CancelRequested, MaxDeliveries) to the record of job id as stored, by the
+// (CancelRequested, MaxDeliveries, Rejected) to the record of job id as stored, by the
 // one read-modify-write (casRecord): the effects up to the record's write
 // are carried out for each try, the rest once it is written. It returns
 // the record as last read or written.

@@ -35,6 +35,9 @@ const (
 	CancelRequested InputType = "cancel-request"
 	// MaxDeliveries: JetStream gave up delivering the job's submission.
 	MaxDeliveries InputType = "max-deliveries"
+	// Rejected: a dispatcher found the submission at StreamSeq unfit to
+	// run, for Reason.
+	Rejected InputType = "rejected"
 )
 
 // Input is what happened, with what Apply needs to know about it.
@@ -52,12 +55,18 @@ type Input struct {
 	// RetryDelay is the backoff before the next attempt, should this
 	// input end one that is to be retried (Exited, Failed).
 	RetryDelay time.Duration
-	// JobID and StreamSeq name the job of a CancelRequested or MaxDeliveries
-	// whose record may not exist; Submission is what MaxDeliveries knows
-	// of it (kind, labels).
+	// JobID and StreamSeq name the job of a CancelRequested, MaxDeliveries
+	// or Rejected whose record may not exist; Submission is what is known
+	// of it (kind, labels), Submitted when it was published and
+	// Dispatcher who rejects it.
 	JobID      string
 	StreamSeq  uint64
 	Submission messages.Submission
+	Submitted  time.Time
+	Dispatcher string
+	// LeaveDelay is how long a rejecting dispatcher leaves a job that
+	// another accepted for a dispatcher that can run it (Rejected).
+	LeaveDelay time.Duration
 	// DLQ names the dead-letter stream, for the dead event's message.
 	DLQ string
 }
@@ -82,6 +91,9 @@ const (
 	Settle EffectType = "settle"
 	// Reply to a cancel request: Reply.
 	Reply EffectType = "reply"
+	// Rename: the job id belongs to another submission; apply the input
+	// again to the record of JobID (the submission's derived id).
+	Rename EffectType = "rename"
 )
 
 // SettleKind is what becomes of the job's message.
@@ -106,6 +118,7 @@ type Effect struct {
 	Delay      time.Duration
 	Reason     string
 	Reply      messages.CancelReply
+	JobID      string
 }
 
 // Apply is the lifecycle protocol: given a job's record, what happened and
@@ -139,6 +152,8 @@ func Apply(rec messages.Record, in Input, now time.Time) (messages.Record, []Eff
 		a.cancelRequest(in)
 	case MaxDeliveries:
 		a.maxDeliveries(in)
+	case Rejected:
+		a.rejected(in)
 	default:
 		panic("lifecycle: unknown input " + string(in.Type))
 	}
@@ -350,6 +365,44 @@ func (a *applier) maxDeliveries(in Input) {
 	a.add(Effect{Type: Write, Transition: messages.EventDead, Record: next})
 	a.add(Effect{Type: Publish, Transition: messages.EventDead, Event: ev})
 	a.rec = next
+}
+
+// rejected records and announces a submission that can never run. Its
+// record is the job id's first (or replaces a record only a cancel made);
+// an id that names another submission is given up for the submission's
+// derived id, which nothing else can hold.
+func (a *applier) rejected(in Input) {
+	reason := truncate(in.Reason, 1024)
+	cur := a.rec
+	kind := ""
+	if messages.ValidKind(in.Submission.Kind) {
+		kind = in.Submission.Kind
+	}
+	rec := messages.Record{V: messages.Version, JobID: in.JobID, Kind: kind, State: messages.StateRejected,
+		Owner: in.Dispatcher, MsgSeq: in.StreamSeq, Seq: 1, Error: reason, Created: in.Submitted.UTC(), Updated: a.now, Finished: a.now}
+	switch {
+	case cur.V == 0, cur.MsgSeq == 0 && !cur.State.Terminal():
+		a.rec = rec
+		a.add(Effect{Type: Write, Transition: messages.EventRejected, Record: rec})
+	case cur.MsgSeq == in.StreamSeq && cur.State == messages.StateRejected:
+		// Recorded by an earlier delivery of this message: announce again.
+	case cur.MsgSeq == in.StreamSeq && !cur.State.Terminal():
+		// Accepted earlier by a dispatcher that understood it (a newer
+		// version, or one running its runtime): leave it to such a one.
+		a.settle(Nak, in.LeaveDelay, "this dispatcher cannot handle a job already under way: "+reason)
+		return
+	case cur.MsgSeq == in.StreamSeq:
+		a.settle(Ack, 0, "") // finished meanwhile
+		return
+	default:
+		a.add(Effect{Type: Rename, JobID: messages.DerivedJobID(in.StreamSeq)})
+		return
+	}
+	ev := Event(a.rec, messages.EventRejected)
+	ev.Error, ev.Time = a.rec.Error, a.now
+	ev.Message = fmt.Sprintf("submission (stream sequence %d) rejected", in.StreamSeq)
+	a.add(Effect{Type: Publish, Transition: messages.EventRejected, Event: ev})
+	a.settle(Term, 0, "rejected: "+a.rec.Error)
 }
 
 func dlq(in Input) string {

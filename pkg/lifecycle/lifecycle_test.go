@@ -349,6 +349,10 @@ func TestApply(t *testing.T) {
 		killed       = &runtimes.Status{Phase: runtimes.PhaseFailed, ExitCode: 143}
 		failedLaunch = lifecycle.Input{Type: lifecycle.Failed, Reason: "launch: refused", Permanent: true}
 		maxDeliv     = lifecycle.Input{Type: lifecycle.MaxDeliveries, JobID: "j1", StreamSeq: 7, Reason: "gave up"}
+		reject       = lifecycle.Input{Type: lifecycle.Rejected, JobID: "j1", StreamSeq: 7, Reason: "bad", Dispatcher: "d2"}
+		rejectOther  = lifecycle.Input{Type: lifecycle.Rejected, JobID: "j1", StreamSeq: 8, Reason: "bad", Dispatcher: "d2"}
+		rejectedRec  = func() messages.Record { r, _ := lifecycle.Apply(messages.Record{}, reject, t0); return r }
+		cancelOnly   = func() messages.Record { r, _ := lifecycle.Apply(messages.Record{}, cancelReq, t0); return r }
 	)
 	cases := []struct {
 		name    string
@@ -380,6 +384,12 @@ func TestApply(t *testing.T) {
 		{"max deliveries, unknown", messages.Record{}, maxDeliv, "dead-letter write:dead publish:dead", messages.StateDead},
 		{"max deliveries, running", run(), maxDeliv, "dead-letter write:dead publish:dead", messages.StateDead},
 		{"max deliveries, finished", terminal(), maxDeliv, "", messages.StateSucceeded},
+		{"rejected", messages.Record{}, reject, "write:rejected publish:rejected settle:term", messages.StateRejected},
+		{"rejected again", rejectedRec(), reject, "publish:rejected settle:term", messages.StateRejected},
+		{"rejected, only a cancel recorded", cancelOnly(), reject, "write:rejected publish:rejected settle:term", messages.StateRejected},
+		{"rejected, under way elsewhere", run(), reject, "settle:nak", messages.StateRunning},
+		{"rejected, finished", terminal(), reject, "settle:ack", messages.StateSucceeded},
+		{"rejected, the id is another's", run(), rejectOther, "rename", messages.StateRunning},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
