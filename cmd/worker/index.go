@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jetrun/jetrun/internal/textutil"
 	"github.com/jetrun/jetrun/pkg/embed"
 	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/messages"
@@ -107,7 +108,7 @@ func indexOp(op string, args []string, getenv func(string) string, stdout, stder
 		msg := source.Redact(err.Error())
 		fmt.Fprintf(stderr, "worker %s: %s\n", op, msg)
 		log.Error().Str("op", op).Msg(msg)
-		pub.Report(context.WithoutCancel(ctx), messages.Progress{Message: "failed: " + truncate(msg, 900)})
+		pub.Report(context.WithoutCancel(ctx), messages.Progress{Message: "failed: " + textutil.Truncate(msg, 900)})
 		if ctx.Err() != nil {
 			return 128 + int(syscall.SIGTERM)
 		}
@@ -126,13 +127,6 @@ func decodeStrict(raw string, v any) error {
 		return fmt.Errorf("%w: --params: %v", jobs.ErrInvalidParams, err)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 type worker struct {

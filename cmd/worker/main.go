@@ -23,7 +23,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jetrun/jetrun/internal/ctxsleep"
 	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/progress"
@@ -143,7 +143,7 @@ func smoke(args []string, getenv func(string) string, stdout, stderr io.Writer, 
 	steps := max(p.Progress, 1)
 	begin := time.Now()
 	for i := 1; i <= steps; i++ {
-		if err := sleepCtx(ctx, sleep/time.Duration(steps)); err != nil {
+		if err := ctxsleep.Sleep(ctx, sleep/time.Duration(steps)); err != nil {
 			fmt.Fprintln(stderr, "worker smoke: terminated")
 			return 128 + int(syscall.SIGTERM)
 		}
@@ -158,18 +158,4 @@ func smoke(args []string, getenv func(string) string, stdout, stderr io.Writer, 
 		return 1
 	}
 	return p.ExitCode
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return errors.New("cancelled")
-	case <-t.C:
-		return nil
-	}
 }

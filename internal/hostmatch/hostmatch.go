@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/jetrun/jetrun/internal/textutil"
 )
 
 // ErrInvalid is wrapped by the errors of [Parse] and [ParseString].
@@ -44,7 +46,7 @@ func ParseString(s string) (List, error) {
 
 func (l *List) add(e string) error {
 	bad := func(why string) error {
-		return fmt.Errorf("%w: %q: %s (want host, *.suffix or an IP address)", ErrInvalid, truncate(e, 64), why)
+		return fmt.Errorf("%w: %q: %s (want host, *.suffix or an IP address)", ErrInvalid, textutil.Truncate(e, 64), why)
 	}
 	if suffix, ok := strings.CutPrefix(e, "*."); ok {
 		name, ok := hostName(strings.TrimSuffix(suffix, "."))
@@ -201,11 +203,4 @@ func hostName(s string) (string, bool) {
 func numericTLD(name string) bool {
 	last := name[strings.LastIndexByte(name, '.')+1:]
 	return last != "" && '0' <= last[0] && last[0] <= '9'
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -157,10 +157,3 @@ func (j *job) failpoint(point string) {
 		j.d.cfg.Failpoint(point)
 	}
 }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

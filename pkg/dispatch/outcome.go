@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jetrun/jetrun/internal/textutil"
 	"github.com/jetrun/jetrun/pkg/lifecycle"
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/runtimes"
@@ -39,7 +40,7 @@ func (j *job) attemptFailed(reason string, exitCode *int, permanent bool) settle
 func (j *job) deadLetter(ctx context.Context, reason string) error {
 	m := nats.NewMsg(j.d.names.DLQSubject(j.rec.Kind))
 	m.Data = j.msg.Data()
-	m.Header.Set(messages.HeaderReason, truncate(reason, 1024))
+	m.Header.Set(messages.HeaderReason, textutil.Truncate(reason, 1024))
 	m.Header.Set(messages.HeaderJobID, j.id)
 	m.Header.Set("Jetrun-Attempts", strconv.Itoa(j.rec.Attempt))
 	m.Header.Set("Jetrun-Stream-Seq", strconv.FormatUint(j.meta.Sequence.Stream, 10))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetrun/jetrun/internal/textutil"
 	"github.com/jetrun/jetrun/pkg/lifecycle"
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/runtimes"
@@ -31,7 +32,7 @@ func (d *Dispatcher) handleCancel(m *nats.Msg) {
 		}
 	}
 	if !messages.ValidJobID(id) {
-		reply.Error = fmt.Sprintf("invalid job id %q", truncate(id, 80))
+		reply.Error = fmt.Sprintf("invalid job id %q", textutil.Truncate(id, 80))
 		respond()
 		return
 	}
@@ -64,7 +65,7 @@ func (d *Dispatcher) handleCancel(m *nats.Msg) {
 	case rec.MsgSeq == 0 && rec.Kind == "":
 		log.Info().Msg("cancel recorded for a job not seen yet: it will not run")
 	default:
-		log.Info().Str("state", string(rec.State)).Str("reason", truncate(req.Reason, 200)).Msg("cancel recorded")
+		log.Info().Str("state", string(rec.State)).Str("reason", textutil.Truncate(req.Reason, 200)).Msg("cancel recorded")
 	}
 	respond()
 }

@@ -6,6 +6,8 @@ package dispatch
 import (
 	"errors"
 	"time"
+
+	"github.com/jetrun/jetrun/internal/textutil"
 )
 
 // settlement is what becomes of a message; settle applies it.
@@ -46,7 +48,7 @@ func (d *Dispatcher) settle(j *job, s settlement) {
 	case settleAck:
 		err = j.msg.Ack()
 	case settleTerm:
-		err = j.msg.TermWithReason(truncate(s.reason, 256))
+		err = j.msg.TermWithReason(textutil.Truncate(s.reason, 256))
 	case settleNak:
 		if s.reason != "" {
 			j.log.Warn().Str("reason", s.reason).Dur("delay", s.delay).Msg("job will be redelivered")

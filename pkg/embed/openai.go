@@ -19,6 +19,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/jetrun/jetrun/internal/ctxsleep"
 	"github.com/jetrun/jetrun/internal/redact"
 	"golang.org/x/sync/errgroup"
 )
@@ -456,7 +457,7 @@ func (e *OpenAI) post(ctx context.Context, inputs []string) ([][]float32, error)
 		if e.cfg.OnRetry != nil {
 			e.cfg.OnRetry(attempt, delay, err)
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := ctxsleep.Sleep(ctx, delay); err != nil {
 			return nil, err
 		}
 	}
@@ -492,21 +493,7 @@ func (e *OpenAI) waitPause(ctx context.Context) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	return sleep(ctx, d)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return ctxsleep.Sleep(ctx, d)
 }
 
 // netError is a failure to get a complete response: connection, timeout,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/runtimes"
 )
 
 // Errors wrapped by this package.
@@ -35,43 +36,9 @@ const (
 // EX_DATAERR of sysexits.h.)
 const ExitPermanent = 65
 
-// Resources are a job's resolved requests.
-type Resources struct {
-	CPUMilli    int64         // millicores
-	MemoryBytes int64         // bytes
-	Timeout     time.Duration // of one attempt
-}
-
-// String renders r in the wire notation, e.g. "cpu=2 memory=4Gi timeout=1h0m0s".
-func (r Resources) String() string {
-	return fmt.Sprintf("cpu=%s memory=%s timeout=%s", messages.FormatCPU(r.CPUMilli), messages.FormatMemory(r.MemoryBytes), r.Timeout)
-}
-
-// Override returns r with the fields set in m replacing its own.
-func (r Resources) Override(m messages.Resources) (Resources, error) {
-	if m.CPU != "" {
-		v, err := messages.ParseCPU(m.CPU)
-		if err != nil {
-			return r, err
-		}
-		r.CPUMilli = v
-	}
-	if m.Memory != "" {
-		v, err := messages.ParseMemory(m.Memory)
-		if err != nil {
-			return r, err
-		}
-		r.MemoryBytes = v
-	}
-	if m.Timeout != "" {
-		d, err := time.ParseDuration(m.Timeout)
-		if err != nil || d <= 0 {
-			return r, fmt.Errorf("%w: resources.timeout %q", messages.ErrInvalid, m.Timeout)
-		}
-		r.Timeout = d
-	}
-	return r, nil
-}
+// Resources are a job's resolved requests: runtimes.Resources, since what
+// a kind requests is what the runtime enforces.
+type Resources = runtimes.Resources
 
 // SecretRef asks the dispatcher for one secret value: the named credential
 // from its own configuration, delivered to the worker as environment

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/messages"
+	"github.com/jetrun/jetrun/pkg/runtimes"
 )
 
 func TestRegistry(t *testing.T) {
@@ -35,13 +36,13 @@ func TestPrepareResources(t *testing.T) {
 		name string
 		res  messages.Resources
 		opts jobs.Options
-		want jobs.Resources
+		want runtimes.Resources
 	}{
-		{"kind defaults", messages.Resources{}, jobs.Options{}, jobs.Resources{CPUMilli: 100, MemoryBytes: 64 << 20, Timeout: 5 * time.Minute}},
-		{"JOB_TIMEOUT replaces the kind's", messages.Resources{}, jobs.Options{Timeout: time.Hour}, jobs.Resources{CPUMilli: 100, MemoryBytes: 64 << 20, Timeout: time.Hour}},
+		{"kind defaults", messages.Resources{}, jobs.Options{}, runtimes.Resources{CPUMilli: 100, MemoryBytes: 64 << 20, Timeout: 5 * time.Minute}},
+		{"JOB_TIMEOUT replaces the kind's", messages.Resources{}, jobs.Options{Timeout: time.Hour}, runtimes.Resources{CPUMilli: 100, MemoryBytes: 64 << 20, Timeout: time.Hour}},
 		{"the job's own win", messages.Resources{CPU: "2", Memory: "4Gi", Timeout: "90s"}, jobs.Options{Timeout: time.Hour},
-			jobs.Resources{CPUMilli: 2000, MemoryBytes: 4 << 30, Timeout: 90 * time.Second}},
-		{"partial override", messages.Resources{CPU: "250m"}, jobs.Options{}, jobs.Resources{CPUMilli: 250, MemoryBytes: 64 << 20, Timeout: 5 * time.Minute}},
+			runtimes.Resources{CPUMilli: 2000, MemoryBytes: 4 << 30, Timeout: 90 * time.Second}},
+		{"partial override", messages.Resources{CPU: "250m"}, jobs.Options{}, runtimes.Resources{CPUMilli: 250, MemoryBytes: 64 << 20, Timeout: 5 * time.Minute}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := r.Prepare(sub(tc.res), tc.opts)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jetrun/jetrun/internal/textutil"
 	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/runtimes"
@@ -263,7 +264,7 @@ func (a *applier) exit(in Input) {
 // record already holds (a previous owner recorded it and died) is decided
 // as that owner would have.
 func (a *applier) failure(reason string, code *int, permanent bool, in Input) {
-	reason = truncate(reason, 1024)
+	reason = textutil.Truncate(reason, 1024)
 	if a.rec.FailedAttempt == a.rec.Attempt && a.rec.Attempt > 0 {
 		reason, permanent = a.rec.Error, a.rec.FailPermanent
 	} else {
@@ -372,7 +373,7 @@ func (a *applier) maxDeliveries(in Input) {
 // an id that names another submission is given up for the submission's
 // derived id, which nothing else can hold.
 func (a *applier) rejected(in Input) {
-	reason := truncate(in.Reason, 1024)
+	reason := textutil.Truncate(in.Reason, 1024)
 	cur := a.rec
 	kind := ""
 	if messages.ValidKind(in.Submission.Kind) {
@@ -410,11 +411,4 @@ func dlq(in Input) string {
 		return "the dead-letter stream"
 	}
 	return in.DLQ
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

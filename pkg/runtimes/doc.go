@@ -46,7 +46,7 @@
 // the operation); plain Env; Secrets, which a runtime must deliver through
 // its secret mechanism and never log (Spec.AllEnv merges both for runtimes
 // whose mechanism is the child's environment); the resolved
-// jobs.Resources, whose Timeout the runtime enforces itself; and Labels.
+// Resources, whose Timeout the runtime enforces itself; and Labels.
 //
 // The job's timeout is enforced twice: by the runtime (its own deadline,
 // reported as TimedOut), and by the dispatcher's watchdog, which calls Stop

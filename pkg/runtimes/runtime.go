@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/rs/zerolog"
 )
@@ -66,7 +65,7 @@ type Spec struct {
 	// Batch: references to Secrets Manager or SSM) passes these as
 	// environment instead; the others treat them like every secret.
 	AttemptSecrets []string
-	Resources      jobs.Resources
+	Resources      Resources
 	Labels         map[string]string
 }
 

@@ -13,7 +13,6 @@
 package embedtest
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -25,6 +24,8 @@ import (
 	"sync"
 	"time"
 	"unicode"
+
+	"github.com/jetrun/jetrun/internal/ctxsleep"
 )
 
 // Options configure a Server. Zero values select the defaults.
@@ -198,7 +199,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	served := time.Now()
 	if s.opts.Latency > 0 {
-		if sleep(ctx, s.opts.Latency) != nil {
+		if ctxsleep.Sleep(ctx, s.opts.Latency) != nil {
 			return
 		}
 	}
@@ -302,17 +303,6 @@ func writeError(w http.ResponseWriter, status int, retryAfter, msg string) {
 	}
 	body.Error.Message, body.Error.Type, body.Error.Code = msg, http.StatusText(status), status
 	_ = json.NewEncoder(w).Encode(body)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Vector is the embedding the server gives text at size dim: each

@@ -32,6 +32,7 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+	"github.com/jetrun/jetrun/internal/textutil"
 )
 
 // Defaults for the zero values of GitOptions' limits.
@@ -206,7 +207,7 @@ func checkGitRef(ref string) error {
 		}
 	}
 	if bad {
-		return fmt.Errorf("%w: invalid ref name %q", ErrRefNotFound, truncate(ref, 64))
+		return fmt.Errorf("%w: invalid ref name %q", ErrRefNotFound, textutil.Truncate(ref, 64))
 	}
 	return nil
 }
@@ -366,7 +367,7 @@ func resolveGitRef(ar *packp.AdvRefs, ref string) (want plumbing.Hash, byHash bo
 	if len(ref) >= 4 && len(ref) < 40 && isFullHash(ref+strings.Repeat("0", 40-len(ref))) {
 		hint = " (abbreviated commit hashes are not supported: use the full 40-character hash)"
 	}
-	return plumbing.ZeroHash, false, fmt.Errorf("%w: no branch or tag %q%s", ErrRefNotFound, truncate(ref, 64), hint)
+	return plumbing.ZeroHash, false, fmt.Errorf("%w: no branch or tag %q%s", ErrRefNotFound, textutil.Truncate(ref, 64), hint)
 }
 
 // fetch asks for want (depth commits deep, 0 = all) and stores the pack.
@@ -561,7 +562,7 @@ func (c *gitClone) fail(ctx context.Context, op string, err error) error {
 	}
 	// go-git formats "<sentinel>: <server's reason>", with an empty
 	// reason at times.
-	msg := strings.TrimRight(truncate(c.scrub(err.Error()), 512), ": \n")
+	msg := strings.TrimRight(textutil.Truncate(c.scrub(err.Error()), 512), ": \n")
 	for _, k := range kinds {
 		if !strings.Contains(msg, k.Error()) {
 			msg = k.Error() + ": " + msg
@@ -1025,11 +1026,11 @@ func (w *gitWalker) tree(ctx context.Context, h plumbing.Hash, dir string, depth
 			return fmt.Errorf("%w: more than %d tree entries", ErrRemoteTooLarge, w.maxEntries)
 		}
 		if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\x00") {
-			return fmt.Errorf("tree %q: invalid entry name %q", dir, truncate(e.Name, 64))
+			return fmt.Errorf("tree %q: invalid entry name %q", dir, textutil.Truncate(e.Name, 64))
 		}
 		p := path.Join(dir, e.Name)
 		if len(p) > gitMaxPathLen || !filepath.IsLocal(p) {
-			return fmt.Errorf("tree %q: invalid path %q", dir, truncate(p, 64))
+			return fmt.Errorf("tree %q: invalid path %q", dir, textutil.Truncate(p, 64))
 		}
 		switch e.Mode {
 		case filemode.Dir:

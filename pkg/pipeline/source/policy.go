@@ -64,6 +64,7 @@ import (
 
 	"github.com/jetrun/jetrun/internal/hostmatch"
 	"github.com/jetrun/jetrun/internal/redact"
+	"github.com/jetrun/jetrun/internal/textutil"
 )
 
 // ErrPolicy is wrapped by every error caused by the URL policy: a refused
@@ -175,7 +176,7 @@ func (p Policy) CheckURL(raw string) (*url.URL, error) {
 	case "":
 		return nil, fmt.Errorf("%w: URL has no scheme (want https://host/path)", ErrPolicy)
 	default:
-		return nil, fmt.Errorf("%w: scheme %q is not allowed", ErrPolicy, truncate(u.Scheme, 32))
+		return nil, fmt.Errorf("%w: scheme %q is not allowed", ErrPolicy, textutil.Truncate(u.Scheme, 32))
 	}
 	u.Scheme = scheme
 	if u.Opaque != "" {
@@ -210,7 +211,7 @@ func (p Policy) checkHost(u *url.URL) error {
 	}
 	if port := u.Port(); port != "" {
 		if n, err := parsePort(port); err != nil || n == 0 {
-			return fmt.Errorf("%w: invalid port %q", ErrPolicy, truncate(port, 16))
+			return fmt.Errorf("%w: invalid port %q", ErrPolicy, textutil.Truncate(port, 16))
 		}
 	} else if strings.HasSuffix(u.Host, ":") {
 		return fmt.Errorf("%w: empty port", ErrPolicy)
@@ -229,12 +230,12 @@ func (p Policy) checkHost(u *url.URL) error {
 		}
 	} else {
 		if strings.ContainsAny(host, "[]%:") {
-			return fmt.Errorf("%w: invalid host %q", ErrPolicy, truncate(host, 64))
+			return fmt.Errorf("%w: invalid host %q", ErrPolicy, textutil.Truncate(host, 64))
 		}
 		if numericHost(host) {
 			// inet_aton-style spellings (2130706433, 0177.0.0.1, 127.1,
 			// 0x7f.1): some resolvers turn them into addresses.
-			return fmt.Errorf("%w: host %q is a non-canonical IP address", ErrPolicy, truncate(host, 64))
+			return fmt.Errorf("%w: host %q is a non-canonical IP address", ErrPolicy, textutil.Truncate(host, 64))
 		}
 	}
 	if len(p.AllowHosts) > 0 {
@@ -243,7 +244,7 @@ func (p Policy) checkHost(u *url.URL) error {
 			return fmt.Errorf("%w: allowed hosts: %w", ErrPolicy, err)
 		}
 		if !allowed.Match(host) {
-			return fmt.Errorf("%w: host %q is not in the allowed hosts", ErrPolicy, truncate(host, 64))
+			return fmt.Errorf("%w: host %q is not in the allowed hosts", ErrPolicy, textutil.Truncate(host, 64))
 		}
 	}
 	return nil
@@ -312,17 +313,6 @@ func parsePort(s string) (int, error) {
 		return 0, errors.New("port out of range")
 	}
 	return n, nil
-}
-
-// truncate shortens s for an error message.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // blockedPrefixes are the special-purpose ranges (IANA IPv4 and IPv6

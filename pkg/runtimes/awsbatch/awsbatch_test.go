@@ -124,7 +124,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func spec(id string, p jobs.SmokeParams, r jobs.Resources) runtimes.Spec {
+func spec(id string, p jobs.SmokeParams, r runtimes.Resources) runtimes.Spec {
 	return runtimes.Spec{
 		Handle:    runtimes.Handle{Runtime: awsbatch.Name, Name: runtimes.HandleName(id, 1)},
 		JobID:     id,
@@ -141,7 +141,7 @@ func spec(id string, p jobs.SmokeParams, r jobs.Resources) runtimes.Spec {
 func TestSubmitJobRequestBody(t *testing.T) {
 	f := newFixture(t, nil)
 	rt := f.open(t)
-	s := spec("pinned", jobs.SmokeParams{Message: "hi"}, jobs.Resources{CPUMilli: 2000, MemoryBytes: 4 << 30, Timeout: 90 * time.Second})
+	s := spec("pinned", jobs.SmokeParams{Message: "hi"}, runtimes.Resources{CPUMilli: 2000, MemoryBytes: 4 << 30, Timeout: 90 * time.Second})
 	s.Secrets = map[string]string{"SECRET_VAR": "s3cret-value", declared: "declared-value"}
 	h, err := rt.Start(ctx(t), s)
 	if err != nil {
@@ -228,7 +228,7 @@ func TestLabelsDoNotOverrideTags(t *testing.T) {
 			f := newFixture(t, nil)
 			f.cfg.Tags = map[string]string{"team": "platform", "cost-center": "42"}
 			rt := f.open(t)
-			s := spec("tags", jobs.SmokeParams{Message: "hi"}, jobs.Resources{Timeout: tt.timeout})
+			s := spec("tags", jobs.SmokeParams{Message: "hi"}, runtimes.Resources{Timeout: tt.timeout})
 			s.Labels = hostile
 			if _, err := rt.Start(ctx(t), s); err != nil {
 				t.Fatal(err)
@@ -264,7 +264,7 @@ func TestInvalidSpecMakesNoCall(t *testing.T) {
 		"secret":    func(s *runtimes.Spec) { s.Secrets = map[string]string{"UNMAPPED": "v"} },
 		"env":       func(s *runtimes.Spec) { s.Env["AWS_BATCH_JQ_NAME"] = "x" },
 	} {
-		s := spec("invalid", jobs.SmokeParams{}, jobs.Resources{CPUMilli: 250, MemoryBytes: 256 << 20, Timeout: time.Minute})
+		s := spec("invalid", jobs.SmokeParams{}, runtimes.Resources{CPUMilli: 250, MemoryBytes: 256 << 20, Timeout: time.Minute})
 		mutate(&s)
 		if _, err := rt.Start(ctx(t), s); !errors.Is(err, runtimes.ErrInvalidSpec) {
 			t.Errorf("%s: Start error %v, want ErrInvalidSpec", name, err)
@@ -290,7 +290,7 @@ func TestThrottlingAndServerErrorsAreRetried(t *testing.T) {
 	f.srv.Fail("ListJobs", 1, awstest.ServerError)
 	f.srv.Fail("SubmitJob", 2, awstest.Throttling)
 	f.srv.Fail("DescribeJobs", 2, awstest.Throttling)
-	h, err := rt.Start(ctx(t), spec("throttled", jobs.SmokeParams{}, jobs.Resources{Timeout: time.Minute}))
+	h, err := rt.Start(ctx(t), spec("throttled", jobs.SmokeParams{}, runtimes.Resources{Timeout: time.Minute}))
 	if err != nil {
 		t.Fatalf("Start through throttling: %v", err)
 	}
@@ -315,7 +315,7 @@ func TestClientExceptionIsReportedNotRetried(t *testing.T) {
 	f := newFixture(t, nil)
 	rt := f.open(t)
 	f.srv.Fail("SubmitJob", 1, awstest.APIError{Status: 400, Type: "ClientException", Message: "Job Queue is in DISABLED state"})
-	_, err := rt.Start(ctx(t), spec("refused", jobs.SmokeParams{}, jobs.Resources{}))
+	_, err := rt.Start(ctx(t), spec("refused", jobs.SmokeParams{}, runtimes.Resources{}))
 	var ce *batchtypes.ClientException
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "DISABLED") || errors.Is(err, runtimes.ErrInvalidSpec) {
 		t.Fatalf("Start error %v, want the ClientException with Batch's message, not ErrInvalidSpec", err)
@@ -332,7 +332,7 @@ func TestStuckRunnableFails(t *testing.T) {
 	f.cfg.RunnableTimeout = 700 * time.Millisecond
 	rt := f.open(t)
 	f.srv.HoldRunnable(true)
-	h, err := rt.Start(ctx(t), spec("stuck", jobs.SmokeParams{}, jobs.Resources{CPUMilli: 4000, MemoryBytes: 8 << 30}))
+	h, err := rt.Start(ctx(t), spec("stuck", jobs.SmokeParams{}, runtimes.Resources{CPUMilli: 4000, MemoryBytes: 8 << 30}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestStuckRunnableFails(t *testing.T) {
 func TestAdoptByName(t *testing.T) {
 	f := newFixture(t, nil)
 	rt := f.open(t)
-	s := spec("byname", jobs.SmokeParams{Sleep: "500ms", ExitCode: 5}, jobs.Resources{Timeout: time.Minute})
+	s := spec("byname", jobs.SmokeParams{Sleep: "500ms", ExitCode: 5}, runtimes.Resources{Timeout: time.Minute})
 	h, err := rt.Start(ctx(t), s)
 	if err != nil {
 		t.Fatal(err)
@@ -383,7 +383,7 @@ func TestStopUsesCancelThenTerminate(t *testing.T) {
 	f := newFixture(t, nil)
 	rt := f.open(t)
 	f.srv.HoldRunnable(true)
-	h, err := rt.Start(ctx(t), spec("queued", jobs.SmokeParams{}, jobs.Resources{}))
+	h, err := rt.Start(ctx(t), spec("queued", jobs.SmokeParams{}, runtimes.Resources{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +398,7 @@ func TestStopUsesCancelThenTerminate(t *testing.T) {
 		t.Fatalf("calls %v: want CancelJob only", c)
 	}
 	f.srv.HoldRunnable(false)
-	h, err = rt.Start(ctx(t), spec("running", jobs.SmokeParams{Sleep: "5m"}, jobs.Resources{}))
+	h, err = rt.Start(ctx(t), spec("running", jobs.SmokeParams{Sleep: "5m"}, runtimes.Resources{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +467,7 @@ func TestFactoryFromEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.(*awsbatch.Runtime).Close()
-	s := spec("fromenv", jobs.SmokeParams{}, jobs.Resources{})
+	s := spec("fromenv", jobs.SmokeParams{}, runtimes.Resources{})
 	s.Command = append(s.Command, "--digest-env=SECRET_VAR")
 	s.Secrets = map[string]string{"SECRET_VAR": "s3cret-value"}
 	h, err := rt.Start(ctx(t), s)
@@ -488,7 +488,7 @@ func TestFactoryFromEnvironment(t *testing.T) {
 func TestDeclaredSecret(t *testing.T) {
 	f := newFixture(t, nil)
 	rt := f.open(t)
-	s := spec("declared", jobs.SmokeParams{}, jobs.Resources{})
+	s := spec("declared", jobs.SmokeParams{}, runtimes.Resources{})
 	s.Command = append(s.Command, "--digest-env="+declared)
 	s.Secrets = map[string]string{declared: "declared-value"}
 	h, err := rt.Start(ctx(t), s)

@@ -53,7 +53,7 @@ func BenchmarkAPICalls(b *testing.B) {
 				defer cancel()
 				handles := make([]runtimes.Handle, n)
 				for i := range n {
-					s := spec(fmt.Sprintf("bench%04d", i), jobs.SmokeParams{}, jobs.Resources{CPUMilli: 1000, MemoryBytes: 2 << 30, Timeout: time.Hour})
+					s := spec(fmt.Sprintf("bench%04d", i), jobs.SmokeParams{}, runtimes.Resources{CPUMilli: 1000, MemoryBytes: 2 << 30, Timeout: time.Hour})
 					h, err := rt.Start(ctx, s)
 					if err != nil {
 						b.Fatal(err)

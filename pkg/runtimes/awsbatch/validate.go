@@ -9,7 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 )
 
@@ -119,7 +118,7 @@ type Size struct {
 // request; on EC2, whole vCPUs (at least one) and whole MiB. A request no
 // Fargate size can hold is ErrInvalidSpec. Zero resources are left out
 // (the job definition's apply), and so is each zero field on EC2.
-func sizeFor(platform string, r jobs.Resources) (Size, error) {
+func sizeFor(platform string, r runtimes.Resources) (Size, error) {
 	if r.CPUMilli < 0 || r.MemoryBytes < 0 {
 		return Size{}, fmt.Errorf("%w: negative resources %s", runtimes.ErrInvalidSpec, r)
 	}

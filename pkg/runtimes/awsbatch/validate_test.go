@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 )
 
@@ -95,7 +94,7 @@ func TestSizeFor(t *testing.T) {
 		{PlatformFargate, 0, 0, Size{}, false},
 		{PlatformEC2, -1, 0, Size{}, true},
 	} {
-		got, err := sizeFor(tc.platform, jobs.Resources{CPUMilli: tc.cpu, MemoryBytes: tc.mem})
+		got, err := sizeFor(tc.platform, runtimes.Resources{CPUMilli: tc.cpu, MemoryBytes: tc.mem})
 		if tc.err {
 			if !errors.Is(err, runtimes.ErrInvalidSpec) {
 				t.Errorf("%s cpu=%dm mem=%d: error %v, want ErrInvalidSpec", tc.platform, tc.cpu, tc.mem, err)
@@ -127,7 +126,7 @@ func TestSizeForFargateIsAlwaysValid(t *testing.T) {
 	add("16", 32768, 122880, 8192)
 	for cpu := int64(1); cpu <= 16000; cpu += 137 {
 		for mem := int64(1 << 20); mem <= 120<<30; mem = mem*3/2 + 1 {
-			s, err := sizeFor(PlatformFargate, jobs.Resources{CPUMilli: cpu, MemoryBytes: mem})
+			s, err := sizeFor(PlatformFargate, runtimes.Resources{CPUMilli: cpu, MemoryBytes: mem})
 			if err != nil {
 				continue
 			}
@@ -159,7 +158,7 @@ func TestSubmitInputRefuses(t *testing.T) {
 	base := func() runtimes.Spec {
 		return runtimes.Spec{Handle: runtimes.Handle{Name: "jetrun-j1-a1"}, JobID: "j1", Kind: "smoke", Attempt: 1,
 			Command: []string{"smoke"}, Env: map[string]string{"A": "b"},
-			Resources: jobs.Resources{CPUMilli: 250, MemoryBytes: 256 << 20, Timeout: time.Minute}}
+			Resources: runtimes.Resources{CPUMilli: 250, MemoryBytes: 256 << 20, Timeout: time.Minute}}
 	}
 	for _, tc := range []struct {
 		name   string

@@ -19,6 +19,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/rs/zerolog"
 
+	"github.com/jetrun/jetrun/internal/ctxsleep"
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 )
@@ -397,7 +398,7 @@ func (r *Runtime) Wait(ctx context.Context, h runtimes.Handle) (runtimes.Status,
 		if st.Phase == runtimes.PhasePending {
 			// Created, not started yet: look again shortly; status()
 			// reports it failed once it is older than StartTimeout.
-			if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			if err := ctxsleep.Sleep(ctx, 200*time.Millisecond); err != nil {
 				return st, err
 			}
 			continue
@@ -437,7 +438,7 @@ func (r *Runtime) waitRunning(ctx context.Context, c container.InspectResponse) 
 		if err != nil && ctx.Err() == nil {
 			// The wait connection broke (or the container went away):
 			// inspect again after a moment.
-			return sleep(ctx, 250*time.Millisecond)
+			return ctxsleep.Sleep(ctx, 250*time.Millisecond)
 		}
 		return ctx.Err()
 	case <-deadline:
@@ -461,17 +462,6 @@ func (r *Runtime) waitRunning(ctx context.Context, c container.InspectResponse) 
 func graceSeconds(d time.Duration) *int {
 	s := int((max(d, 0) + time.Second - 1) / time.Second)
 	return &s
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Logs implements runtimes.Runtime: the container's stdout and stderr,
@@ -533,7 +523,7 @@ func (r *Runtime) waitPhase(ctx context.Context, name string, tick time.Duration
 		if ok(r.status(c.Container, time.Now()).Phase) {
 			return nil
 		}
-		if err := sleep(ctx, tick); err != nil {
+		if err := ctxsleep.Sleep(ctx, tick); err != nil {
 			return err
 		}
 	}
@@ -579,7 +569,7 @@ func (r *Runtime) Stop(ctx context.Context, h runtimes.Handle, grace time.Durati
 		if time.Now().After(deadline) {
 			return fmt.Errorf("stop %s: container still present 30s after its removal", name)
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := ctxsleep.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return fmt.Errorf("stop %s: %w", name, err)
 		}
 	}

@@ -328,7 +328,7 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-func smokeSpec(rt runtimes.Runtime, p jobs.SmokeParams, res jobs.Resources) runtimes.Spec {
+func smokeSpec(rt runtimes.Runtime, p jobs.SmokeParams, res runtimes.Resources) runtimes.Spec {
 	h := runtimetest.Harness{Runtime: rt, Image: testImage}
 	spec := h.Spec(p, res.Timeout)
 	spec.Resources = res
@@ -345,7 +345,7 @@ func TestContainerSpec(t *testing.T) {
 	t.Parallel()
 	rt := newRuntime(t, nil)
 	spec := smokeSpec(rt, jobs.SmokeParams{Sleep: "30s", Message: "ready"},
-		jobs.Resources{CPUMilli: 500, MemoryBytes: 96 << 20, Timeout: time.Minute})
+		runtimes.Resources{CPUMilli: 500, MemoryBytes: 96 << 20, Timeout: time.Minute})
 	spec.Kind = "smoke"
 	spec.Labels["team"] = "search"
 	spec.Env["PLAIN_VAR"] = "plain"
@@ -417,7 +417,7 @@ func TestNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	rt := newRuntime(t, func(c *docker.Config) { c.Network = name })
-	spec := smokeSpec(rt, jobs.SmokeParams{}, jobs.Resources{Timeout: time.Minute})
+	spec := smokeSpec(rt, jobs.SmokeParams{}, runtimes.Resources{Timeout: time.Minute})
 	h, err := rt.Start(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -447,7 +447,7 @@ func TestNetwork(t *testing.T) {
 func TestStopRemoves(t *testing.T) {
 	t.Parallel()
 	rt := newRuntime(t, nil)
-	spec := smokeSpec(rt, jobs.SmokeParams{Sleep: "5m"}, jobs.Resources{Timeout: time.Hour})
+	spec := smokeSpec(rt, jobs.SmokeParams{Sleep: "5m"}, runtimes.Resources{Timeout: time.Hour})
 	ctx := ctxT(t, time.Minute)
 	h, err := rt.Start(ctx, spec)
 	if err != nil {
@@ -473,7 +473,7 @@ func TestStopRemoves(t *testing.T) {
 func TestMissingImage(t *testing.T) {
 	t.Parallel()
 	rt := newRuntime(t, func(c *docker.Config) { c.StartTimeout = 5 * time.Second })
-	spec := smokeSpec(rt, jobs.SmokeParams{}, jobs.Resources{Timeout: time.Minute})
+	spec := smokeSpec(rt, jobs.SmokeParams{}, runtimes.Resources{Timeout: time.Minute})
 	spec.Image = "jetrun/worker:nope"
 	begin := time.Now()
 	_, err := rt.Start(ctxT(t, time.Minute), spec)
@@ -520,7 +520,7 @@ func TestPullTimeout(t *testing.T) {
 		}
 	}()
 	rt := newRuntime(t, func(c *docker.Config) { c.StartTimeout = 2 * time.Second })
-	spec := smokeSpec(rt, jobs.SmokeParams{}, jobs.Resources{Timeout: time.Minute})
+	spec := smokeSpec(rt, jobs.SmokeParams{}, runtimes.Resources{Timeout: time.Minute})
 	spec.Image = ln.Addr().String() + "/jetrun/worker:hang"
 	begin := time.Now()
 	_, err = rt.Start(ctxT(t, time.Minute), spec)
@@ -571,7 +571,7 @@ func TestPullUsesRegistryAuth(t *testing.T) {
 		c.ConfigDir = dir
 		c.StartTimeout = 20 * time.Second
 	})
-	spec := smokeSpec(rt, jobs.SmokeParams{}, jobs.Resources{Timeout: time.Minute})
+	spec := smokeSpec(rt, jobs.SmokeParams{}, runtimes.Resources{Timeout: time.Minute})
 	spec.Image = host + "/jetrun/worker:private"
 	_, err := rt.Start(ctxT(t, time.Minute), spec)
 	if err == nil || !strings.Contains(err.Error(), "not found and cannot be pulled") {
@@ -598,7 +598,7 @@ func TestSecretsNotLogged(t *testing.T) {
 	var logs syncBuffer
 	rt := newRuntimeLog(t, zerolog.New(&logs).Level(zerolog.DebugLevel), nil)
 	ctx := ctxT(t, time.Minute)
-	spec := smokeSpec(rt, jobs.SmokeParams{}, jobs.Resources{Timeout: time.Minute})
+	spec := smokeSpec(rt, jobs.SmokeParams{}, runtimes.Resources{Timeout: time.Minute})
 	spec.Command = append(spec.Command, "--digest-env=API_KEY")
 	spec.Secrets = map[string]string{"API_KEY": secret}
 	h, err := rt.Start(ctx, spec)
@@ -614,7 +614,7 @@ func TestSecretsNotLogged(t *testing.T) {
 		t.Errorf("the worker did not see the secret:\n%s", out)
 	}
 	// A failing start with the same secrets.
-	bad := smokeSpec(rt, jobs.SmokeParams{}, jobs.Resources{Timeout: time.Minute})
+	bad := smokeSpec(rt, jobs.SmokeParams{}, runtimes.Resources{Timeout: time.Minute})
 	bad.Image = "jetrun/worker:missing"
 	bad.Secrets = spec.Secrets
 	_, err = rt.Start(ctx, bad)
@@ -646,7 +646,7 @@ func TestCreatedNeverStarted(t *testing.T) {
 		}
 	}
 
-	spec := smokeSpec(rt, jobs.SmokeParams{Message: "started-late"}, jobs.Resources{Timeout: time.Minute})
+	spec := smokeSpec(rt, jobs.SmokeParams{Message: "started-late"}, runtimes.Resources{Timeout: time.Minute})
 	create(spec)
 	if st, err := rt.Inspect(ctx, spec.Handle); err != nil || st.Phase != runtimes.PhasePending {
 		t.Fatalf("Inspect(created) = %+v, %v; want pending", st, err)
@@ -679,7 +679,7 @@ func TestCreatedNeverStarted(t *testing.T) {
 	}
 
 	short := newRuntime(t, func(c *docker.Config) { c.StartTimeout = time.Second })
-	stale := smokeSpec(short, jobs.SmokeParams{Message: "never"}, jobs.Resources{Timeout: time.Minute})
+	stale := smokeSpec(short, jobs.SmokeParams{Message: "never"}, runtimes.Resources{Timeout: time.Minute})
 	create(stale)
 	t.Cleanup(func() {
 		daemon.ContainerRemove(context.Background(), stale.Handle.Name, client.ContainerRemoveOptions{Force: true})
@@ -717,7 +717,7 @@ func TestStartFailure(t *testing.T) {
 	})
 	rt := newRuntime(t, func(c *docker.Config) { c.Labels["jetrun.io/test-case"] = "start-failure" })
 	ctx := ctxT(t, time.Minute)
-	spec := smokeSpec(rt, jobs.SmokeParams{}, jobs.Resources{Timeout: time.Minute})
+	spec := smokeSpec(rt, jobs.SmokeParams{}, runtimes.Resources{Timeout: time.Minute})
 	spec.Image = badImage
 	_, err := rt.Start(ctx, spec)
 	if err == nil || !strings.Contains(err.Error(), "start container") {
@@ -752,7 +752,7 @@ func TestPrune(t *testing.T) {
 	ctx := ctxT(t, time.Minute)
 	start := func(rt runtimes.Runtime, p jobs.SmokeParams) runtimes.Handle {
 		t.Helper()
-		h, err := rt.Start(ctx, smokeSpec(rt, p, jobs.Resources{Timeout: time.Minute}))
+		h, err := rt.Start(ctx, smokeSpec(rt, p, runtimes.Resources{Timeout: time.Minute}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -791,7 +791,7 @@ func TestPrune(t *testing.T) {
 func TestWaitCancelled(t *testing.T) {
 	t.Parallel()
 	rt := newRuntime(t, nil)
-	h, err := rt.Start(ctxT(t, time.Minute), smokeSpec(rt, jobs.SmokeParams{Sleep: "1m"}, jobs.Resources{Timeout: time.Hour}))
+	h, err := rt.Start(ctxT(t, time.Minute), smokeSpec(rt, jobs.SmokeParams{Sleep: "1m"}, runtimes.Resources{Timeout: time.Hour}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -813,7 +813,7 @@ func TestTimeoutAfterReopen(t *testing.T) {
 	t.Parallel()
 	rt := newRuntime(t, nil)
 	ctx := ctxT(t, time.Minute)
-	h, err := rt.Start(ctx, smokeSpec(rt, jobs.SmokeParams{Sleep: "5m"}, jobs.Resources{Timeout: 2 * time.Second}))
+	h, err := rt.Start(ctx, smokeSpec(rt, jobs.SmokeParams{Sleep: "5m"}, runtimes.Resources{Timeout: 2 * time.Second}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -904,7 +904,7 @@ func TestInvalidSpec(t *testing.T) {
 		"bad name":                func(s *runtimes.Spec) { s.Handle.Name = "jetrun/../x" },
 		"bad env name":            func(s *runtimes.Spec) { s.Env["A=B"] = "c" },
 	} {
-		spec := smokeSpec(rt, jobs.SmokeParams{}, jobs.Resources{Timeout: time.Minute})
+		spec := smokeSpec(rt, jobs.SmokeParams{}, runtimes.Resources{Timeout: time.Minute})
 		mod(&spec)
 		_, err := rt.Start(ctx, spec)
 		if !errors.Is(err, runtimes.ErrInvalidSpec) {

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
+	"github.com/jetrun/jetrun/internal/ctxsleep"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 )
 
@@ -386,7 +387,7 @@ func (r *Runtime) Wait(ctx context.Context, h runtimes.Handle) (runtimes.Status,
 		}
 		// Not stuck after all (the container started meanwhile): the
 		// cache will catch up.
-		if err := sleep(ctx, poll); err != nil {
+		if err := ctxsleep.Sleep(ctx, poll); err != nil {
 			return st, err
 		}
 	}
@@ -562,7 +563,7 @@ func (r *Runtime) Stop(ctx context.Context, h runtimes.Handle, grace time.Durati
 			return fmt.Errorf("stop %s: job still present %s after its deletion (finalizers %v; is the garbage collector running?)",
 				name, time.Since(begin).Round(time.Second), cur.Finalizers)
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := ctxsleep.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return fmt.Errorf("stop %s: %w", name, err)
 		}
 	}
@@ -591,15 +592,4 @@ func (r *Runtime) deleteSecret(ctx context.Context, name string, owner types.UID
 		return fmt.Errorf("stop %s: delete secret: %w", name, err)
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

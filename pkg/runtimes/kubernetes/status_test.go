@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
-	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 )
 
@@ -151,7 +150,7 @@ func TestBuildJob(t *testing.T) {
 		Command:   []string{"smoke", "--sleep=1s"},
 		Env:       map[string]string{"B": "2", "A": "1", "SHARED": "plain"},
 		Secrets:   map[string]string{"TOKEN": "s3cret", "SHARED": "secret-wins"},
-		Resources: jobs.Resources{CPUMilli: 250, MemoryBytes: 64 << 20, Timeout: 1500 * time.Millisecond},
+		Resources: runtimes.Resources{CPUMilli: 250, MemoryBytes: 64 << 20, Timeout: 1500 * time.Millisecond},
 	}
 	job, secret, err := r.buildJob("jetrun-x-a1", spec)
 	if err != nil {
@@ -178,7 +177,7 @@ func TestBuildJob(t *testing.T) {
 		t.Errorf("container %+v", c)
 	}
 	spec.Secrets = nil
-	spec.Resources = jobs.Resources{}
+	spec.Resources = runtimes.Resources{}
 	r.cfg.TTL = -1
 	job, secret, err = r.buildJob("jetrun-x-a1", spec)
 	if err != nil || secret != nil || job.Spec.Template.Spec.Containers[0].EnvFrom != nil {

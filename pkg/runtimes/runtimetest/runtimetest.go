@@ -103,7 +103,7 @@ func (h Harness) Spec(p jobs.SmokeParams, timeout time.Duration) runtimes.Spec {
 		Image:     h.Image,
 		Command:   p.Args(),
 		Env:       env,
-		Resources: jobs.Resources{CPUMilli: 250, MemoryBytes: 128 << 20, Timeout: timeout},
+		Resources: runtimes.Resources{CPUMilli: 250, MemoryBytes: 128 << 20, Timeout: timeout},
 		Labels:    map[string]string{"suite": "runtimetest"},
 	}
 }
