@@ -330,6 +330,11 @@ In another terminal:
 			return err
 		}
 		rts[name] = rt
+		defer func() {
+			if err := rt.Close(); err != nil {
+				log.Warn().Err(err).Str("runtime", name).Msg("close runtime")
+			}
+		}()
 		if defaultRT == "" {
 			defaultRT = name
 		}

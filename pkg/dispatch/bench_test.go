@@ -581,6 +581,8 @@ var _ runtimes.Runtime = (*benchInstantRuntime)(nil)
 
 func (r *benchInstantRuntime) Name() string { return "instant" }
 
+func (r *benchInstantRuntime) Close() error { return nil }
+
 func (r *benchInstantRuntime) Start(_ context.Context, spec runtimes.Spec) (runtimes.Handle, error) {
 	r.mu.Lock()
 	r.done[spec.Handle.Name] = true

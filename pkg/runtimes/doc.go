@@ -142,6 +142,9 @@
 //	StopFinishedIsNoop   Stop leaves a finished result unchanged
 //	Adopt                a second instance sees the running workload and its result
 //	AdoptFinished        a second instance sees a finished workload's result
+//	InvalidSpecLaunchesNothing  a refused spec is ErrInvalidSpec and leaves nothing
+//	WaitReturnsOnCancel  Wait returns when its context ends; the workload runs on
+//	CloseLeavesWorkloads Close twice is fine; the next instance adopts the workload
 //
 // # Adding a runtime
 //
@@ -149,7 +152,9 @@
 //     not docker.DockerRuntime). Export const Name, the registry name; a
 //     Config struct; New(cfg, log); and assert the interface:
 //     var _ runtimes.Runtime = (*Runtime)(nil). Import the backend's SDK
-//     only here.
+//     only here. Start begins with spec.Validate(), before any call to
+//     the backend; Close releases connections and background work but
+//     never the workloads, and may be called twice.
 //  2. Write a Factory that reads the configuration through getenv, using
 //     the seed's variable names where they apply (WORKER_IMAGE,
 //     DOCKER_NETWORK, K8S_NAMESPACE, K8S_SERVICE_ACCOUNT,

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jetrun/jetrun/pkg/messages"
@@ -67,6 +68,33 @@ type Spec struct {
 	AttemptSecrets []string
 	Resources      Resources
 	Labels         map[string]string
+}
+
+// Validate checks what every runtime requires of a spec: a handle name of
+// letters, digits, '-' and '_' (what HandleName makes of a valid job id),
+// a command, and resources that are not negative. A runtime calls it
+// before it asks its backend for anything; the error wraps
+// ErrInvalidSpec.
+func (s *Spec) Validate() error {
+	n := s.Handle.Name
+	if n == "" || len(n) > maxHandleName || strings.TrimFunc(n, handleChar) != "" {
+		return fmt.Errorf("%w: handle name %q: want 1-%d of A-Z a-z 0-9 - _", ErrInvalidSpec, n, maxHandleName)
+	}
+	if len(s.Command) == 0 {
+		return fmt.Errorf("%w: handle %s: empty command", ErrInvalidSpec, n)
+	}
+	if r := s.Resources; r.CPUMilli < 0 || r.MemoryBytes < 0 || r.Timeout < 0 {
+		return fmt.Errorf("%w: handle %s: negative resources %s", ErrInvalidSpec, n, r)
+	}
+	return nil
+}
+
+// maxHandleName bounds handle names: "jetrun-" + the longest job id +
+// "-a" + an attempt number.
+const maxHandleName = len("jetrun-") + messages.MaxJobIDLen + len("-a") + 10
+
+func handleChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
 }
 
 // AllEnv returns Env and Secrets merged, for runtimes whose secret mechanism
@@ -135,6 +163,11 @@ type Runtime interface {
 	// grace, then kills it, and returns once it is confirmed gone. Stopping
 	// a finished or missing workload is not an error.
 	Stop(ctx context.Context, h Handle, grace time.Duration) error
+	// Close releases what the instance holds (connections, informers,
+	// pollers, the local supervisor's pipe). Workloads run on, for the
+	// next instance to adopt; calls after the first do nothing. The
+	// dispatcher closes its runtimes when it shuts down.
+	Close() error
 }
 
 // Pruner is implemented by runtimes that keep state of finished workloads

@@ -325,6 +325,9 @@ func overridesLen(cmd []string, env []types.KeyValuePair, rr []types.ResourceReq
 // a job of that name exists already in the queue (a dispatcher that died
 // between SubmitJob and recording the handle), which it adopts.
 func (r *Runtime) Start(ctx context.Context, spec runtimes.Spec) (runtimes.Handle, error) {
+	if err := spec.Validate(); err != nil {
+		return spec.Handle, err
+	}
 	h := spec.Handle
 	h.Runtime = Name
 	in, err := r.submitInput(spec)

@@ -192,6 +192,9 @@ func containerName(h runtimes.Handle) (string, error) {
 // exists already is adopted: started if it was created and never started,
 // left alone otherwise.
 func (r *Runtime) Start(ctx context.Context, spec runtimes.Spec) (runtimes.Handle, error) {
+	if err := spec.Validate(); err != nil {
+		return spec.Handle, err
+	}
 	h := spec.Handle
 	h.Node = r.node
 	name, err := containerName(h)

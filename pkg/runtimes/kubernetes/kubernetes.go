@@ -175,6 +175,9 @@ func (r *Runtime) Namespace() string { return r.cfg.Namespace }
 // Secret when the spec has secrets. A Job of that name that exists already
 // is adopted: nothing new runs.
 func (r *Runtime) Start(ctx context.Context, spec runtimes.Spec) (runtimes.Handle, error) {
+	if err := spec.Validate(); err != nil {
+		return spec.Handle, err
+	}
 	h := spec.Handle
 	name, err := JobName(h.Name)
 	if err != nil {

@@ -166,6 +166,9 @@ type specFile struct {
 
 // Start implements runtimes.Runtime.
 func (r *Runtime) Start(ctx context.Context, spec runtimes.Spec) (runtimes.Handle, error) {
+	if err := spec.Validate(); err != nil {
+		return spec.Handle, err
+	}
 	h := spec.Handle
 	h.Node = r.cfg.Node
 	dir, err := r.Dir(h)

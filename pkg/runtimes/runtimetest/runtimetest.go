@@ -3,8 +3,10 @@
 // A runtime's test calls Run with a function that builds a fresh Harness;
 // the suite launches real workloads of the real worker (the smoke operation)
 // and checks the contract of runtimes.Runtime: idempotent Start, exit codes,
-// timeouts, logs, Stop with a grace period, and adoption by a second
-// instance of the runtime, as a restarted dispatcher would do.
+// timeouts, logs, Stop with a grace period, adoption by a second instance
+// of the runtime, as a restarted dispatcher would do, a refused spec that
+// launches nothing, a Wait that its context ends, and a Close that leaves
+// workloads to the next instance.
 package runtimetest
 
 import (
@@ -60,6 +62,9 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"StopFinishedIsNoop", testStopFinished},
 		{"Adopt", testAdopt},
 		{"AdoptFinished", testAdoptFinished},
+		{"InvalidSpecLaunchesNothing", testInvalidSpec},
+		{"WaitReturnsOnCancel", testWaitCancel},
+		{"CloseLeavesWorkloads", testClose},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -383,6 +388,77 @@ func testAdoptFinished(t *testing.T, h Harness) {
 	st, err := rt2.Inspect(h.ctx(t), hd)
 	if err != nil || st.Phase != runtimes.PhaseFailed || st.ExitCode != 4 {
 		t.Fatalf("second instance sees %+v, %v; want failed with exit code 4", st, err)
+	}
+}
+
+// testInvalidSpec: a spec the runtime refuses is ErrInvalidSpec (the
+// dispatcher dead-letters it rather than retry) and leaves nothing
+// behind. A handle name with a path in it is refused by every runtime.
+func testInvalidSpec(t *testing.T, h Harness) {
+	spec := h.Spec(jobs.SmokeParams{}, time.Minute)
+	spec.Handle.Name = "jetrun-../../" + spec.JobID + "-a1"
+	_, err := h.Runtime.Start(h.ctx(t), spec)
+	if !errors.Is(err, runtimes.ErrInvalidSpec) {
+		t.Fatalf("Start(handle %q) = %v, want ErrInvalidSpec", spec.Handle.Name, err)
+	}
+	if st, err := h.Runtime.Inspect(h.ctx(t), spec.Handle); err == nil && st.Phase != runtimes.PhaseNotFound {
+		t.Fatalf("a refused spec left a workload: %+v", st)
+	}
+	spec = h.Spec(jobs.SmokeParams{}, time.Minute)
+	spec.Command = nil
+	if _, err := h.Runtime.Start(h.ctx(t), spec); !errors.Is(err, runtimes.ErrInvalidSpec) {
+		t.Fatalf("Start(no command) = %v, want ErrInvalidSpec", err)
+	}
+	if st, err := h.Runtime.Inspect(h.ctx(t), spec.Handle); err != nil || st.Phase != runtimes.PhaseNotFound {
+		t.Fatalf("a refused spec left a workload: %+v, %v", st, err)
+	}
+}
+
+// testWaitCancel: Wait on a running workload returns once its context
+// ends, with the context's error, and the workload runs on.
+func testWaitCancel(t *testing.T, h Harness) {
+	hd := h.start(t, h.Spec(jobs.SmokeParams{Sleep: "2m"}, time.Hour))
+	h.waitRunning(t, h.Runtime, hd)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	_, err := h.Runtime.Wait(ctx, hd)
+	if err == nil || ctx.Err() == nil {
+		t.Fatalf("Wait = %v before its context ended", err)
+	}
+	if d := time.Since(begin); d > 30*time.Second {
+		t.Errorf("Wait returned %s after its context ended", d)
+	}
+	if st, err := h.Runtime.Inspect(h.ctx(t), hd); err != nil || st.Phase.Done() {
+		t.Fatalf("after a cancelled Wait: %+v, %v; want still running", st, err)
+	}
+	if err := h.Runtime.Stop(h.ctx(t), hd, time.Second); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+}
+
+// testClose: Close releases the instance, a second Close does nothing,
+// and the workloads run on for the next instance to adopt.
+func testClose(t *testing.T, h Harness) {
+	if h.Reopen == nil {
+		t.Skip("harness has no Reopen")
+	}
+	rt1 := h.Reopen(t) // an instance of its own: h.Runtime may be shared
+	spec := h.Spec(jobs.SmokeParams{Sleep: "1500ms", ExitCode: 5}, time.Minute)
+	hd, err := rt1.Start(h.ctx(t), spec)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	h.waitRunning(t, rt1, hd)
+	if err := rt1.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := rt1.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	rt2 := h.Reopen(t)
+	if final := h.wait(t, rt2, hd); final.Phase != runtimes.PhaseFailed || final.ExitCode != 5 {
+		t.Fatalf("after Close, the next instance sees %+v, want failed with exit code 5", final)
 	}
 }
 
