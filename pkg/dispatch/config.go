@@ -36,37 +36,39 @@ type Config struct {
 	// Kinds are the job kinds served; default jobs.Builtin().
 	Kinds *jobs.Registry
 	// Concurrency caps the jobs this dispatcher runs at once: it fetches a
-	// submission only when it has a free slot. Default 8.
+	// submission only when it has a free slot. Default DefaultConcurrency.
 	Concurrency int
 	// MaxAckPending bounds the submissions held by all dispatchers of the
 	// consumer together, running or waiting out a retry backoff (the
-	// consumer's MaxAckPending). Default 1000.
+	// consumer's MaxAckPending). Default DefaultMaxAckPending.
 	MaxAckPending int
 	// AckWait is how long a message may go without a heartbeat before
-	// JetStream redelivers it to another dispatcher. Default 60s; the
+	// JetStream redelivers it to another dispatcher. Default DefaultAckWait; the
 	// heartbeat runs every AckWait/3.
 	AckWait time.Duration
 	// MaxDeliver is the consumer's poison-message guard (not the retry
-	// count: attempts are counted in the job record). Default 100.
+	// count: attempts are counted in the job record). Default DefaultMaxDeliver.
 	MaxDeliver int
 	// MaxRetries is the default of a job's max_retries (MAX_RETRIES).
-	// Default 3; -1 means 0.
+	// Default DefaultMaxRetries; -1 means 0.
 	MaxRetries int
 	// JobTimeout replaces the kinds' default timeouts when set (JOB_TIMEOUT).
 	JobTimeout time.Duration
 	// BackoffBase and BackoffMax shape the retry delay:
-	// base·2^(attempt-1), capped at max, ±20% jitter. Defaults 5s and 5m.
+	// base·2^(attempt-1), capped at max, ±20% jitter. Defaults DefaultBackoffBase and
+	// DefaultBackoffMax.
 	BackoffBase, BackoffMax time.Duration
-	// StopGrace is the time between SIGTERM and SIGKILL on cancel. Default 10s.
+	// StopGrace is the time between SIGTERM and SIGKILL on cancel. Default
+	// DefaultStopGrace.
 	StopGrace time.Duration
 	// WatchdogSlack is added to a job's timeout before the dispatcher
-	// stops a workload its runtime failed to stop. Default 30s.
+	// stops a workload its runtime failed to stop. Default DefaultWatchdogSlack.
 	WatchdogSlack time.Duration
 	// QueueTimeout is how long past its timeout (and the slack) the
 	// watchdog lets a workload that its runtime still reports pending
 	// wait: a job's timeout counts from when it starts running, and
 	// queueing runtimes (Batch, a cluster short of nodes) may hold it
-	// first. Default 1h.
+	// first. Default DefaultQueueTimeout.
 	QueueTimeout time.Duration
 	// WorkerImage is the default worker image (WORKER_IMAGE).
 	WorkerImage string
@@ -110,21 +112,48 @@ type StreamConfig struct {
 	// Replicas of every stream and the bucket; default 1 (3 on a cluster).
 	Replicas int
 	// JobsMaxAge keeps submissions readable (for dead-letter copies and
-	// audits); default 7 days.
+	// audits); default DefaultJobsMaxAge.
 	JobsMaxAge time.Duration
 	// JobsMaxBytes bounds the submissions stream; when full, new
-	// submissions are refused rather than queued ones dropped. Default 1 GiB.
+	// submissions are refused rather than queued ones dropped. Default
+	// DefaultJobsMaxBytes.
 	JobsMaxBytes int64
-	// EventsMaxAge keeps event history; default 14 days.
+	// EventsMaxAge keeps event history; default DefaultEventsMaxAge.
 	EventsMaxAge time.Duration
-	// DLQMaxAge keeps dead letters; default 30 days.
+	// DLQMaxAge keeps dead letters; default DefaultDLQMaxAge.
 	DLQMaxAge time.Duration
 	// StateMaxAge keeps job records (and with them permanent dedup);
-	// default 30 days. Must exceed JobsMaxAge.
+	// default DefaultStateMaxAge. Must exceed JobsMaxAge.
 	StateMaxAge time.Duration
-	// DuplicateWindow is the streams' Nats-Msg-Id dedup window; default 20m.
+	// DuplicateWindow is the streams' Nats-Msg-Id dedup window; default
+	// DefaultDuplicateWindow.
 	DuplicateWindow time.Duration
 }
+
+// Defaults of Config's zero values. cmd/dispatcher's flags default to the
+// same constants, so the docs, the flags and the engine cannot disagree.
+const (
+	DefaultConcurrency   = 8
+	DefaultMaxAckPending = 1000
+	DefaultAckWait       = time.Minute
+	DefaultMaxDeliver    = 100
+	DefaultMaxRetries    = 3
+	DefaultBackoffBase   = 5 * time.Second
+	DefaultBackoffMax    = 5 * time.Minute
+	DefaultStopGrace     = 10 * time.Second
+	DefaultWatchdogSlack = 30 * time.Second
+	DefaultQueueTimeout  = time.Hour
+)
+
+// Defaults of StreamConfig's zero values.
+const (
+	DefaultJobsMaxAge      = 7 * 24 * time.Hour
+	DefaultJobsMaxBytes    = 1 << 30
+	DefaultEventsMaxAge    = 14 * 24 * time.Hour
+	DefaultDLQMaxAge       = 30 * 24 * time.Hour
+	DefaultStateMaxAge     = 30 * 24 * time.Hour
+	DefaultDuplicateWindow = 20 * time.Minute
+)
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -165,40 +194,40 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 8
+		c.Concurrency = DefaultConcurrency
 	}
 	if c.MaxAckPending <= 0 {
-		c.MaxAckPending = 1000
+		c.MaxAckPending = DefaultMaxAckPending
 	}
 	c.MaxAckPending = max(c.MaxAckPending, c.Concurrency)
-	def(&c.AckWait, 60*time.Second)
+	def(&c.AckWait, DefaultAckWait)
 	if c.MaxDeliver == 0 {
-		c.MaxDeliver = 100
+		c.MaxDeliver = DefaultMaxDeliver
 	}
 	switch {
 	case c.MaxRetries == 0:
-		c.MaxRetries = 3
+		c.MaxRetries = DefaultMaxRetries
 	case c.MaxRetries < 0:
 		c.MaxRetries = 0
 	}
 	c.MaxRetries = min(c.MaxRetries, messages.MaxRetriesLimit)
-	def(&c.BackoffBase, 5*time.Second)
-	def(&c.BackoffMax, 5*time.Minute)
-	def(&c.StopGrace, 10*time.Second)
-	def(&c.WatchdogSlack, 30*time.Second)
-	def(&c.QueueTimeout, time.Hour)
+	def(&c.BackoffBase, DefaultBackoffBase)
+	def(&c.BackoffMax, DefaultBackoffMax)
+	def(&c.StopGrace, DefaultStopGrace)
+	def(&c.WatchdogSlack, DefaultWatchdogSlack)
+	def(&c.QueueTimeout, DefaultQueueTimeout)
 	s := &c.Streams
 	if s.Replicas <= 0 {
 		s.Replicas = 1
 	}
-	def(&s.JobsMaxAge, 7*24*time.Hour)
+	def(&s.JobsMaxAge, DefaultJobsMaxAge)
 	if s.JobsMaxBytes == 0 {
-		s.JobsMaxBytes = 1 << 30
+		s.JobsMaxBytes = DefaultJobsMaxBytes
 	}
-	def(&s.EventsMaxAge, 14*24*time.Hour)
-	def(&s.DLQMaxAge, 30*24*time.Hour)
-	def(&s.StateMaxAge, 30*24*time.Hour)
-	def(&s.DuplicateWindow, 20*time.Minute)
+	def(&s.EventsMaxAge, DefaultEventsMaxAge)
+	def(&s.DLQMaxAge, DefaultDLQMaxAge)
+	def(&s.StateMaxAge, DefaultStateMaxAge)
+	def(&s.DuplicateWindow, DefaultDuplicateWindow)
 	if s.StateMaxAge < s.JobsMaxAge {
 		return fmt.Errorf("dispatcher: job records (%s) must outlive submissions (%s)", s.StateMaxAge, s.JobsMaxAge)
 	}
