@@ -9,8 +9,12 @@
 //		Metrics:  dispatch.NewMetrics(promRegistry),
 //		Log:      log,
 //	})
-//	if err != nil { ... }
+//	if err != nil {
+//		log.Fatal().Err(err).Msg("dispatcher")
+//	}
 //	err = d.Run(ctx) // provisions, consumes until ctx ends
+//
+// (the whole program is the package's Example).
 //
 // Run calls Provision, which creates or updates (idempotently, on every
 // start) the jobs, events and dead-letter streams, the state bucket, the

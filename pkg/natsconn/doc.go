@@ -7,7 +7,9 @@
 //	var nopts natsconn.Options
 //	nopts.Name = "jetrun-dispatcher"
 //	nopts.RegisterFlags(fs, getenv)
-//	if err := fs.Parse(args); err != nil { ... }
+//	if err := fs.Parse(args); err != nil {
+//		log.Fatal().Err(err).Msg("flags")
+//	}
 //	nc, err := nopts.Connect(log)
 //
 // A worker needs no flags: natsconn.FromEnv(os.Getenv).Connect(log).

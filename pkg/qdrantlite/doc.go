@@ -8,12 +8,13 @@
 //
 // # Usage
 //
-//	srv, err := qdrantlite.Start("127.0.0.1:6334", qdrantlite.Options{Dir: dir})
+//	srv, err := qdrantlite.Start("127.0.0.1:0", qdrantlite.Options{Dir: dir})
 //	defer srv.Close()
 //	client, _ := qdrant.NewClient(&qdrant.Config{Host: "127.0.0.1", Port: srv.Port()})
 //
-// Port 0 picks a free port (tests). Open + Serve give control of the
-// listener (TLS, unix sockets).
+// Port 0 picks a free port (tests; `dispatcher --dev` listens on 6334).
+// Open + Serve give control of the listener (TLS, unix sockets). The
+// package's Example runs this against a health check.
 //
 // # What it supports
 //

@@ -6,7 +6,7 @@
 //
 //	store, err := qdrantstore.Open(ctx, cfg)
 //	created, err := store.EnsureCollection(ctx, "docs", qdrantstore.Schema{
-//		Dense:    &qdrantstore.Dense{Size: 1024, Distance: qdrantstore.Cosine},
+//		Dense:    &qdrantstore.Dense{Size: 3, Distance: qdrantstore.Cosine},
 //		Sparse:   &qdrantstore.Sparse{IDF: true},
 //		Metadata: map[string]string{"model": "bge-m3", "chunker": "v2"},
 //	})

@@ -119,10 +119,16 @@
 //
 //	func TestConformance(t *testing.T) {
 //		runtimetest.Run(t, func(t *testing.T) runtimetest.Harness {
-//			return runtimetest.Harness{Runtime: rt, Reopen: ..., CheckGone: ...}
+//			dir := t.TempDir()
+//			rt := newRuntime(t, dir)
+//			return runtimetest.Harness{
+//				Runtime: rt,
+//				Reopen:  func(t *testing.T) runtimes.Runtime { return newRuntime(t, dir) },
+//			}
 //		})
 //	}
 //
+// (package local's, without its CheckGone).
 // The Harness supplies the Runtime under test; Reopen, a second instance
 // over the same backend (as a restarted dispatcher would build; without it
 // the adoption tests are skipped); Image and Env for container runtimes;
