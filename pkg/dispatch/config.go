@@ -101,7 +101,7 @@ type Config struct {
 	// Version is announced in the dispatchers bucket.
 	Version string
 	// Failpoint, if set, is called at each step of the lifecycle protocol
-	// with the step's name (see the package documentation). Crash tests use
+	// with the step's name (see docs/protocol.md, Failpoints). Crash tests use
 	// it to kill a dispatcher at an exact step; it is nil in production.
 	Failpoint func(point string)
 }

@@ -22,7 +22,7 @@ import (
 )
 
 // Dispatcher consumes submissions and runs them on its runtimes, following
-// the lifecycle protocol in the package documentation.
+// the lifecycle protocol of docs/protocol.md.
 type Dispatcher struct {
 	cfg   Config
 	nc    *nats.Conn

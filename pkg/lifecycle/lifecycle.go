@@ -1,5 +1,5 @@
-// Package lifecycle is the dispatcher's lifecycle protocol (package
-// dispatch, doc.go) as pure functions, free of NATS, runtimes and clocks.
+// Package lifecycle is the dispatcher's lifecycle protocol
+// (docs/protocol.md; package dispatch carries it out) as pure functions, free of NATS, runtimes and clocks.
 //
 // Apply is its core: a job's record, what happened (an Input) and the
 // time in; the next record and the Effects that carry it out, in order
@@ -148,7 +148,7 @@ type Redelivery struct {
 }
 
 // OnRedelivery decides what to do with a message whose job id already has
-// record rec (doc.go, step 4).
+// record rec (docs/protocol.md, step 4).
 func OnRedelivery(rec messages.Record, d Delivery) Redelivery {
 	if rec.MsgSeq != 0 && rec.MsgSeq != d.StreamSeq {
 		return Redelivery{Step: Drop}
@@ -213,7 +213,7 @@ const (
 
 // OnAdopt decides what an adopting dispatcher does with the workload of a
 // "starting" or "running" record, given what the runtime's Inspect found
-// (doc.go, step 6). A record without a handle is launched (Launch is the
+// (docs/protocol.md, step 6). A record without a handle is launched (Launch is the
 // caller's business: it has no AdoptStep).
 func OnAdopt(rec messages.Record, phase runtimes.Phase) AdoptStep {
 	if rec.Desired == messages.DesiredCancel {

@@ -96,7 +96,7 @@ func delivery() lifecycle.Delivery {
 		Serves: func(rt string) (string, bool) { return "n1", rt == "local" }}
 }
 
-// TestCrashMatrix is doc.go's crash matrix: for every failpoint of the
+// TestCrashMatrix is the crash matrix of docs/protocol.md: for every failpoint of the
 // success path and the failure path, the record and events a SIGKILL
 // there leaves behind, the runtime's view of the workload, what the next
 // owner decides, and the event it publishes next, whose <job_id>:<seq>
