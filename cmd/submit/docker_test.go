@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -15,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetrun/jetrun/internal/testimage"
 	"github.com/jetrun/jetrun/pkg/client"
 	"github.com/jetrun/jetrun/pkg/messages"
 	"github.com/jetrun/jetrun/pkg/natsconn"
+	dockerclient "github.com/moby/moby/client"
 	"github.com/rs/zerolog"
 )
 
@@ -43,44 +44,21 @@ func dockerBridge(t testing.TB) string {
 	return ""
 }
 
-// workerImage builds the worker image FROM scratch (deployments/docker)
-// around a static worker binary, as `make image` does, and removes it at
-// the end. The binary is pure Go here (the chunker's -nocgo variant):
-// building the cgo worker statically is `make image`'s job, not a test's.
+// workerImage builds the worker image (internal/testimage: the
+// Dockerfile's worker target around a static worker) under a tag of its
+// own, and removes it and its containers at the end.
 func workerImage(t testing.TB) string {
 	t.Helper()
-	root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	cli, err := dockerclient.New(dockerclient.FromEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mod := strings.TrimSpace(string(root))
-	ctxDir := t.TempDir()
-	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(ctxDir, "worker"), "./cmd/worker")
-	build.Dir = mod
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the worker: %v\n%s", err, out)
-	}
-	for name, content := range map[string]string{
-		"passwd": "root:x:0:0:root:/:/sbin/nologin\njetrun:x:65532:65532:jetrun:/work:/sbin/nologin\n",
-		"group":  "root:x:0:\njetrun:x:65532:\n",
-		// The Dockerfile's targets share one context.
-		"dispatcher": "", "submit": "",
-	} {
-		if err := os.WriteFile(filepath.Join(ctxDir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	certs, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
-	if err != nil {
-		certs = nil
-	}
-	os.WriteFile(filepath.Join(ctxDir, "ca-certificates.crt"), certs, 0o644)
-	os.Mkdir(filepath.Join(ctxDir, "work"), 0o755)
+	defer cli.Close()
 	tag := fmt.Sprintf("jetrun/worker:test-%08x", rand.Uint32())
-	cmd := exec.Command("docker", "build", "-q", "-f", filepath.Join(mod, "deployments", "docker", "Dockerfile"), "--target", "worker", "-t", tag, ctxDir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("docker build: %v\n%s", err, out)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := testimage.Worker(ctx, cli, tag); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		// The job containers of this image first, then the image.

@@ -1,13 +1,11 @@
 package docker_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,11 +21,11 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/rs/zerolog"
 
+	"github.com/jetrun/jetrun/internal/testimage"
 	"github.com/jetrun/jetrun/pkg/jobs"
 	"github.com/jetrun/jetrun/pkg/runtimes"
 	"github.com/jetrun/jetrun/pkg/runtimes/docker"
@@ -82,7 +79,9 @@ func needDocker(t *testing.T) {
 		daemon = cli
 		usedOnce = true
 		begin := time.Now()
-		if setupErr = buildImage(); setupErr == nil {
+		bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer bcancel()
+		if setupErr = testimage.Worker(bctx, cli, testImage); setupErr == nil {
 			fmt.Fprintf(os.Stderr, "docker tests: built %s in %s (run %s)\n", testImage, time.Since(begin).Round(time.Millisecond), runID)
 		}
 	})
@@ -92,119 +91,6 @@ func needDocker(t *testing.T) {
 		}
 		t.Fatal(setupErr)
 	}
-}
-
-// buildImage compiles the worker without cgo (a static binary; the
-// tree-sitter chunkers fall back to the line packer, which the smoke job
-// never uses) and builds the worker target of the project's Dockerfile
-// from a context assembled here: no registry is needed.
-func buildImage() error {
-	root, err := moduleRoot()
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "jetrun-docker-test-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "worker")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/worker")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/worker: %v\n%s", err, out)
-	}
-	dockerfile, err := os.ReadFile(filepath.Join(root, "deployments", "docker", "Dockerfile"))
-	if err != nil {
-		return err
-	}
-	worker, err := os.ReadFile(bin)
-	if err != nil {
-		return err
-	}
-	certs, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
-	if err != nil {
-		certs = nil // the smoke job makes no TLS connection
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	files := []struct {
-		name string
-		mode int64
-		data []byte
-	}{
-		{"Dockerfile", 0o644, dockerfile},
-		{"worker", 0o755, worker},
-		{"ca-certificates.crt", 0o644, certs},
-		{"passwd", 0o644, []byte("root:x:0:0:root:/:/sbin/nologin\njetrun:x:65532:65532:jetrun:/work:/sbin/nologin\n")},
-		{"group", 0o644, []byte("root:x:0:\njetrun:x:65532:\n")},
-	}
-	for _, f := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Unix(0, 0)}); err != nil {
-			return err
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			return err
-		}
-	}
-	if err := tw.WriteHeader(&tar.Header{Name: "work/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Unix(0, 0)}); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	old, _ := daemon.ImageInspect(context.Background(), testImage)
-	if err := imageBuild(&buf, build.BuilderV1, "worker", testImage); err != nil {
-		return err
-	}
-	if cur, err := daemon.ImageInspect(context.Background(), testImage); err == nil && old.ID != "" && old.ID != cur.ID {
-		// The previous build, now untagged: don't let them pile up.
-		daemon.ImageRemove(context.Background(), old.ID, client.ImageRemoveOptions{PruneChildren: true})
-	}
-	return nil
-}
-
-func imageBuild(ctxTar io.Reader, version build.BuilderVersion, target, tag string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	res, err := daemon.ImageBuild(ctx, ctxTar, client.ImageBuildOptions{
-		Tags: []string{tag}, Dockerfile: "Dockerfile", Target: target,
-		Remove: true, ForceRemove: true, Version: version,
-	})
-	if err != nil {
-		return fmt.Errorf("docker build %s: %w", tag, err)
-	}
-	defer res.Body.Close()
-	var out strings.Builder
-	dec := json.NewDecoder(res.Body)
-	for {
-		var msg struct {
-			Stream string `json:"stream"`
-			Error  string `json:"error"`
-		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("docker build %s: %w", tag, err)
-		}
-		out.WriteString(msg.Stream)
-		if msg.Error != "" {
-			return fmt.Errorf("docker build %s: %s\n%s", tag, msg.Error, out.String())
-		}
-	}
-}
-
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("not inside the module")
-	}
-	return filepath.Dir(mod), nil
 }
 
 // runFilter selects the containers of this test run.
@@ -703,13 +589,11 @@ func TestStartFailure(t *testing.T) {
 	t.Parallel()
 	needDocker(t)
 	const badImage = "jetrun/test-no-entrypoint:test"
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	df := []byte("FROM scratch\nENTRYPOINT [\"/nope\"]\n")
-	tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df))})
-	tw.Write(df)
-	tw.Close()
-	if err := imageBuild(&buf, build.BuilderV1, "", badImage); err != nil {
+	bctx, err := testimage.Context(testimage.File{Name: "Dockerfile", Mode: 0o644, Data: []byte("FROM scratch\nENTRYPOINT [\"/nope\"]\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testimage.Build(ctxT(t, 5*time.Minute), daemon, bctx, "", badImage); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -719,7 +603,7 @@ func TestStartFailure(t *testing.T) {
 	ctx := ctxT(t, time.Minute)
 	spec := smokeSpec(rt, jobs.SmokeParams{}, runtimes.Resources{Timeout: time.Minute})
 	spec.Image = badImage
-	_, err := rt.Start(ctx, spec)
+	_, err = rt.Start(ctx, spec)
 	if err == nil || !strings.Contains(err.Error(), "start container") {
 		t.Fatalf("Start = %v, want a start failure", err)
 	}
