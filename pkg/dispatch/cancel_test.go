@@ -289,3 +289,35 @@ func TestAcceptedCancelHolds(t *testing.T) {
 		t.Fatalf("events %v", types(evs))
 	}
 }
+
+// A cancel recorded between the "started" event and its record makes the
+// launch's write conflict: the job is cancelled, and its "cancelled"
+// event is announced under a seq of its own, not the published started's
+// (which the stream would drop as a duplicate, leaving watchers waiting).
+func TestCancelBetweenStartedEventAndRecord(t *testing.T) {
+	e := setup(t)
+	cfg := e.config()
+	replies := make(chan messages.CancelReply, 1)
+	var once sync.Once
+	cfg.Failpoint = func(point string) {
+		if point == "event:started" {
+			once.Do(func() { replies <- e.cancel("cut-in") })
+		}
+	}
+	e.start(cfg)
+	e.submit("cut-in", "smoke", `{"sleep":"30s"}`, "")
+	evs := e.events("cut-in", 30*time.Second)
+	if r := <-replies; !r.Accepted {
+		t.Fatalf("cancel: %+v", r)
+	}
+	seqs := map[uint64]messages.EventType{}
+	for _, ev := range evs {
+		if prev, dup := seqs[ev.Seq]; dup && ev.Sub == 0 {
+			t.Fatalf("seq %d used by %s and %s", ev.Seq, prev, ev.Type)
+		}
+		seqs[ev.Seq] = ev.Type
+	}
+	if got := types(evs); got[len(got)-1] != "cancelled" || slices.Contains(got, "running") {
+		t.Fatalf("events %v: want the job cancelled before it ran", got)
+	}
+}

@@ -27,15 +27,25 @@ import (
 // NextSeq is the seq of the event that transition t adds after rec. Every
 // event of a job has its own seq, and an event repeated after a crash has
 // the seq it had, so <job_id>:<seq> is the events stream's duplicate key.
-// The rule: rec.Seq + 1, except when a job leaves "starting" by any
-// transition but "running": rec.Seq + 1 is then kept for the attempt's
-// "running" event, which the worker's report may have made the previous
-// owner publish before it died.
+// The rule: rec.Seq + 1, except when a job leaves a state by any
+// transition but the one that normally follows it ("started" after
+// "queued" or "retrying", "running" after "starting"): rec.Seq + 1 is
+// then kept for that event, which may have been published without its
+// record being written (a crash in between, or a write that a cancel
+// request made conflict), and another event under its seq would be
+// dropped by the stream as its duplicate.
 func NextSeq(rec messages.Record, t messages.EventType) uint64 {
-	if rec.State == messages.StateStarting && t != messages.EventRunning {
+	if next, ok := follows[rec.State]; ok && t != next {
 		return rec.Seq + 2
 	}
 	return rec.Seq + 1
+}
+
+// follows is the event that normally follows a state.
+var follows = map[messages.State]messages.EventType{
+	messages.StateQueued:   messages.EventStarted,
+	messages.StateRetrying: messages.EventStarted,
+	messages.StateStarting: messages.EventRunning,
 }
 
 // Event is the event of type t describing rec (seq, state, attempt, handle,

@@ -184,9 +184,16 @@ func TestCrashMatrix(t *testing.T) {
 			step: lifecycle.Adopt, adopt: lifecycle.CancelFinished, after: lifecycle.CancelAtFailed,
 			next: messages.EventCancelled, nextSeq: 5},
 		{point: "cancel while queued", h: queued().accepted().do(cancelReq), step: lifecycle.Launch,
-			next: messages.EventCancelled, nextSeq: 2},
+			next: messages.EventCancelled, nextSeq: 3},
+		// "started" published, its record not written, then a cancel: the
+		// cancelled event must not take the seq of the published started.
+		{point: "event:started, then a cancel", h: queued().accepted().crash(launching(queued().rec), "event:started").do(cancelReq),
+			step: lifecycle.Launch, next: messages.EventCancelled, nextSeq: 3},
+		{point: "event:started of attempt 2, then a cancel",
+			h:    afterRunning().do(exitedFailed).set(func(r *messages.Record) { r.Owner = "d1" }).crash(launching(afterRunning().do(exitedFailed).rec), "event:started").do(cancelReq),
+			step: lifecycle.Launch, next: messages.EventCancelled, nextSeq: 7},
 		{point: "cancelled while retrying", h: afterRunning().do(exited(runtimes.PhaseFailed, 1, time.Minute)).do(cancelReq),
-			step: lifecycle.Announce, next: messages.EventCancelled, nextSeq: 6},
+			step: lifecycle.Announce, next: messages.EventCancelled, nextSeq: 7},
 	}
 	for _, c := range cases {
 		t.Run(c.point, func(t *testing.T) {
@@ -313,7 +320,9 @@ func TestNextSeq(t *testing.T) {
 			rec := messages.Record{State: st, Seq: 5}
 			got := lifecycle.NextSeq(rec, typ)
 			want := uint64(6)
-			if st == messages.StateStarting && typ != messages.EventRunning {
+			switch {
+			case st == messages.StateStarting && typ != messages.EventRunning,
+				(st == messages.StateQueued || st == messages.StateRetrying) && typ != messages.EventStarted:
 				want = 7
 			}
 			if got != want {
