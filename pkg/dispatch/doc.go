@@ -18,6 +18,7 @@
 //
 // Run calls Provision, which creates or updates (idempotently, on every
 // start) the jobs, events and dead-letter streams, the state bucket, the
+// dispatchers bucket (live dispatchers' announcements, 15 s TTL), the
 // uploads object store and the durable pull consumer "dispatcher" shared by
 // every dispatcher of one prefix. Names come from Config.Names (package
 // messages); the examples below use the default prefix "jetrun".
@@ -44,14 +45,14 @@
 //	outcome.go     exits, failures and carried-out cancels as inputs (step 8)
 //	record.go      the effects carried out: apply (owner), applyRequest, casRecord
 //	settle.go      settlements and the one place they become Ack, Term or Nak
-//	requests.go    cancel, logs and status requests; max-deliveries advisories
+//	requests.go    cancel and logs requests; max-deliveries advisories
 //	relay.go       workers' reports relayed as events
 //	workerauth.go  per-attempt worker NATS identities (auth callout)
 //
 // # Lifecycle
 //
 // A submission becomes a job record in the state bucket (key: the job id)
-// and events on "<prefix>.events.<job_id>.<type>"; the states are queued,
+// and events on "<prefix>.jobs.events.<job_id>.<type>"; the states are queued,
 // starting, running, retrying and the terminal succeeded, cancelled, dead
 // and rejected. Each delivered message is handled in a goroutine of its
 // own, which heartbeats the message (InProgress every AckWait/3) for as
@@ -60,9 +61,12 @@
 //   - A job runs at most one attempt at a time: the handle
 //     "jetrun-<job_id>-a<attempt>" is recorded before Start, and Start is
 //     idempotent for it.
-//   - Every event has a seq of its own and is published before its record
-//     is written, so an event repeated after a crash has the seq it had;
-//     the events stream drops the copy (Nats-Msg-Id "<job_id>:<seq>").
+//   - Every event has a seq of its own, and an event repeated after a
+//     crash has the seq it had: the events stream drops the copy
+//     (Nats-Msg-Id "<job_id>:<seq>"). An owner's transitions publish
+//     before they write the record; a success, a cancel of a job waiting
+//     to retry, a max-deliveries dead and a rejection are written first,
+//     and announced by the next delivery if the writer dies in between.
 //   - A cancel answered accepted is in the record and holds: the job never
 //     succeeds after it.
 //   - A dispatcher that dies leaves its jobs to the others: the message is
@@ -117,7 +121,7 @@
 // # Housekeeping
 //
 // Every hour (and once at start) the dispatcher calls Prune on each of its
-// runtimes that implements runtimes.Pruner (the local runtime), with cutoff
+// runtimes that implements runtimes.Pruner (the local and docker runtimes), with cutoff
 // now − StreamConfig.JobsMaxAge (7 days): the runtime removes the state it
 // keeps of workloads that finished before then.
 package dispatch

@@ -15,9 +15,9 @@ import (
 type InputType string
 
 // The inputs of Apply. The owner of a job's message (the dispatcher that
-// holds it) applies Launching, Running, Exited, Failed and Stopped to the record
-// it holds; any dispatcher applies CancelRequested and MaxDeliveries to the
-// record as read (a zero Record when there is none).
+// holds it) applies Launching, Running, Exited, Failed and Stopped to the
+// record it holds; any dispatcher applies CancelRequested, MaxDeliveries
+// and Rejected to the record as read (a zero Record when there is none).
 const (
 	// Launching: the owner is about to start the next attempt on Handle.
 	Launching InputType = "launch"
@@ -83,7 +83,9 @@ const (
 	// input was applied to (a create when there was no record). On a
 	// conflict the caller reads the record again and applies the input
 	// anew (an owner first asks Merge whether it still holds the job);
-	// what was already carried out is repeated under the same keys.
+	// a dead-letter copy is repeated under the same key, and an event
+	// already published is repeated under the same seq (an owner skips
+	// the ones it published itself).
 	Write EffectType = "write"
 	// DeadLetter copies the submission to the dead-letter stream with
 	// Reason (under the job id as duplicate key).
@@ -124,11 +126,13 @@ type Effect struct {
 
 // Apply is the lifecycle protocol: given a job's record, what happened and
 // the time, it returns the record after it and the effects that carry it
-// out, in order. Every transition publishes its event before writing the
-// record, so that a crash in between makes the next owner repeat the
-// event under the same seq; a success is the exception, written first, so
-// that a cancel recorded before it holds (the next delivery announces a
-// success whose event is missing). Apply is pure: rec is not changed, and
+// out, in order. An owner's transitions publish their event before writing
+// the record, so that a crash in between makes the next owner repeat the
+// event under the same seq. A success is written first, so that a cancel
+// recorded before it holds; so are the transitions no owner makes (a
+// cancel of a job waiting to retry, max deliveries, a rejection), so that
+// an owner still at work loses its next write. The next delivery announces
+// a terminal record whose event is missing. Apply is pure: rec is not changed, and
 // the same arguments give the same answer, which is what lets a caller
 // apply an input again after a conflict or a crash.
 //

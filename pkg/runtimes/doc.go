@@ -57,7 +57,9 @@
 //
 //   - NodeLocal (Node() string): the runtime's workloads live on one host
 //     and only a runtime instance on that host can inspect, adopt or stop
-//     them (the local runtime; its node is JETRUN_NODE, else the hostname).
+//     them (the local runtime, whose node is JETRUN_NODE, else the
+//     hostname; the docker runtime, whose node is the daemon's ID, or
+//     JETRUN_DOCKER_NODE).
 //     The dispatcher writes the node into the handle (Handle.Node) before
 //     Start, and a dispatcher on another node that takes over a "starting"
 //     or "running" job of the runtime leaves it alone: it Naks the message
@@ -67,7 +69,8 @@
 //     reaches through the backend (Kubernetes, AWS Batch) do not implement
 //     it.
 //   - Pruner (Prune(finishedBefore) (int, error)): the runtime keeps state of
-//     finished workloads on its own (the local runtime's state directories).
+//     finished workloads on its own (the local runtime's state directories,
+//     the docker runtime's exited containers).
 //     Every hour, and once at start, the dispatcher calls Prune with
 //     now − StreamConfig.JobsMaxAge (7 days); the runtime removes the state
 //     of workloads that finished before then and returns how many it

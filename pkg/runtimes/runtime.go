@@ -171,14 +171,16 @@ type Runtime interface {
 }
 
 // Pruner is implemented by runtimes that keep state of finished workloads
-// on their own (the local runtime's state directories); the dispatcher calls
+// on their own (the local runtime's state directories, the docker
+// runtime's exited containers); the dispatcher calls
 // Prune periodically with its retention.
 type Pruner interface {
 	Prune(finishedBefore time.Time) (int, error)
 }
 
 // NodeLocal is implemented by runtimes whose workloads live on one host
-// (the local runtime). Their handles carry the node's name, and only a
+// (the local runtime; the docker runtime, one daemon). Their handles carry
+// the node's name, and only a
 // dispatcher on that node can inspect, adopt or stop them.
 type NodeLocal interface {
 	Node() string

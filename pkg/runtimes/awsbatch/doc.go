@@ -19,8 +19,8 @@
 //     [A-Za-z0-9][A-Za-z0-9_-]{0,63}, so it always fits Batch's rule: up to
 //     128 letters, digits, '-' and '_', starting with a letter or digit);
 //   - containerOverrides: command = Spec.Command (the image's entrypoint is
-//     the worker, /worker), environment = Spec.Env without the secrets (see
-//     Secrets), resourceRequirements VCPU and MEMORY (MiB) from the job's
+//     the worker, /worker), environment = Spec.Env without the secrets
+//     but for Spec.AttemptSecrets (see Secrets), resourceRequirements VCPU and MEMORY (MiB) from the job's
 //     resources: on Fargate the smallest valid vCPU/memory combination that
 //     holds them (the collection job's 0.25 CPU / 256 MiB becomes 0.25 vCPU
 //     / 512 MiB), on EC2 whole vCPUs and MiB;
@@ -143,8 +143,13 @@
 //
 // # Secrets
 //
-// A secret's value never goes into the container overrides: DescribeJobs
-// shows them to anyone allowed to call it. A secret of the spec is either
+// A secret's value never goes into the container overrides, which
+// DescribeJobs shows to anyone allowed to call it, with one exception:
+// Spec.AttemptSecrets, the attempt's own NATS token (with worker
+// identities). It cannot exist in Secrets Manager before the job,
+// so it is passed as override environment, readable by DescribeJobs
+// callers for the attempt's life, and it grants only that attempt's
+// subjects until it expires. A secret of the spec is either
 // declared by the job definition itself (containerProperties.secrets,
 // valueFrom a Secrets Manager or SSM ARN: Batch injects it, with the
 // execution role), or mapped to an ARN by JETRUN_BATCH_SECRETS: the

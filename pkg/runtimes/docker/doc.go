@@ -9,8 +9,8 @@
 //
 //	rt, err := docker.New(ctx, docker.Config{Image: "jetrun/worker:1.4", Network: "jetrun"}, log)
 //
-// or, from the environment, docker.Factory (to be registered as "docker"
-// in cmd/dispatcher/runtimes.go). New takes a context, unlike local.New,
+// or, from the environment, docker.Factory (registered as "docker" in
+// cmd/dispatcher/runtimes.go). New takes a context, unlike local.New,
 // because it asks the daemon for its ID (see Handle state).
 //
 // Each attempt is one container named after its handle,
