@@ -325,7 +325,7 @@ In another terminal:
 		if name == "" {
 			continue
 		}
-		rt, err := reg.Open(name, rtEnv, log.With().Str("runtime", name).Logger())
+		rt, err := reg.Open(ctx, name, rtEnv, log.With().Str("runtime", name).Logger())
 		if err != nil {
 			return err
 		}

@@ -103,10 +103,13 @@
 // A Registry maps names (the values of RUNTIME_BACKEND and of a
 // submission's "runtime") to a Factory:
 //
-//	type Factory func(getenv func(string) string, log zerolog.Logger) (Runtime, error)
+//	type Factory func(ctx context.Context, getenv func(string) string, log zerolog.Logger) (Runtime, error)
 //
 // A factory reads its configuration through getenv, never os.Getenv, so
-// the dispatcher can supply defaults and tests can pass a map. There are no
+// the dispatcher can supply defaults and tests can pass a map; ctx bounds
+// what opening asks of the backend (Open gives it DefaultOpenTimeout, 30 s,
+// unless the caller's context has a deadline), so no factory needs a
+// timeout of its own. There are no
 // globals and no init-time registration: cmd/dispatcher/runtimes.go builds
 // the registry and lists every built-in runtime in one place. Register
 // panics on a duplicate name, like database/sql.Register; Open builds a

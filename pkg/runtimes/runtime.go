@@ -197,7 +197,14 @@ type SecretChecker interface {
 
 // Factory opens a runtime from configuration read through getenv (the
 // seed's environment variables: WORKER_IMAGE, DOCKER_NETWORK, ...).
-type Factory func(getenv func(string) string, log zerolog.Logger) (Runtime, error)
+// ctx bounds what opening asks of the backend (a daemon's ID, the API
+// server's version, the Batch queue); Registry.Open gives it
+// DefaultOpenTimeout.
+type Factory func(ctx context.Context, getenv func(string) string, log zerolog.Logger) (Runtime, error)
+
+// DefaultOpenTimeout bounds Registry.Open when its context has no
+// deadline of its own.
+const DefaultOpenTimeout = 30 * time.Second
 
 // Registry maps runtime names (RUNTIME_BACKEND values) to factories. There
 // are no globals: the dispatcher lists its runtimes in one place.
@@ -226,13 +233,19 @@ func (r *Registry) Names() []string {
 	return n
 }
 
-// Open builds the runtime called name.
-func (r *Registry) Open(name string, getenv func(string) string, log zerolog.Logger) (Runtime, error) {
+// Open builds the runtime called name, within DefaultOpenTimeout unless
+// ctx has a deadline.
+func (r *Registry) Open(ctx context.Context, name string, getenv func(string) string, log zerolog.Logger) (Runtime, error) {
 	f, ok := r.factories[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q (available: %v)", ErrUnknownRuntime, name, r.Names())
 	}
-	rt, err := f(getenv, log)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultOpenTimeout)
+		defer cancel()
+	}
+	rt, err := f(ctx, getenv, log)
 	if err != nil {
 		return nil, fmt.Errorf("open runtime %s: %w", name, err)
 	}

@@ -1,6 +1,7 @@
 package runtimes_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -10,13 +11,13 @@ import (
 
 func TestRegistry(t *testing.T) {
 	r := runtimes.NewRegistry()
-	r.Register("fake", func(func(string) string, zerolog.Logger) (runtimes.Runtime, error) {
+	r.Register("fake", func(context.Context, func(string) string, zerolog.Logger) (runtimes.Runtime, error) {
 		return nil, errors.New("misconfigured: set FAKE_HOST")
 	})
-	if _, err := r.Open("nope", nil, zerolog.Nop()); !errors.Is(err, runtimes.ErrUnknownRuntime) {
+	if _, err := r.Open(context.Background(), "nope", nil, zerolog.Nop()); !errors.Is(err, runtimes.ErrUnknownRuntime) {
 		t.Errorf("Open(unknown) = %v", err)
 	}
-	if _, err := r.Open("fake", nil, zerolog.Nop()); err == nil || err.Error() != "open runtime fake: misconfigured: set FAKE_HOST" {
+	if _, err := r.Open(context.Background(), "fake", nil, zerolog.Nop()); err == nil || err.Error() != "open runtime fake: misconfigured: set FAKE_HOST" {
 		t.Errorf("Open(fake) = %v", err)
 	}
 	defer func() {

@@ -100,10 +100,8 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Runtime, error) 
 }
 
 // Factory opens the AWS Batch runtime from the environment (see
-// ConfigFromEnv). It gives AWS 30 s to answer.
-func Factory(getenv func(string) string, log zerolog.Logger) (runtimes.Runtime, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+// ConfigFromEnv); ctx bounds the calls to AWS.
+func Factory(ctx context.Context, getenv func(string) string, log zerolog.Logger) (runtimes.Runtime, error) {
 	cfg, err := ConfigFromEnv(ctx, getenv)
 	if err != nil {
 		return nil, err

@@ -462,7 +462,7 @@ func TestFactoryFromEnvironment(t *testing.T) {
 		"JETRUN_BATCH_RUNNABLE_TIMEOUT": "1m",
 		"JETRUN_BATCH_SECRETS":          "SECRET_VAR=" + f.cfg.SecretRefs["SECRET_VAR"],
 	}
-	rt, err := awsbatch.Factory(func(k string) string { return env[k] }, zerolog.Nop())
+	rt, err := awsbatch.Factory(context.Background(), func(k string) string { return env[k] }, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +478,7 @@ func TestFactoryFromEnvironment(t *testing.T) {
 		t.Fatalf("Wait = %+v, %v", st, err)
 	}
 	env["JETRUN_BATCH_POLL"] = "soon"
-	if _, err := awsbatch.Factory(func(k string) string { return env[k] }, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "JETRUN_BATCH_POLL") {
+	if _, err := awsbatch.Factory(context.Background(), func(k string) string { return env[k] }, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "JETRUN_BATCH_POLL") {
 		t.Errorf("bad JETRUN_BATCH_POLL: %v", err)
 	}
 }

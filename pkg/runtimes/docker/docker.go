@@ -157,13 +157,11 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Runtime, error) 
 
 // Factory opens the Docker runtime from the environment (see
 // ConfigFromEnv). It gives the daemon 30 s to answer.
-func Factory(getenv func(string) string, log zerolog.Logger) (runtimes.Runtime, error) {
+func Factory(ctx context.Context, getenv func(string) string, log zerolog.Logger) (runtimes.Runtime, error) {
 	cfg, err := ConfigFromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	return New(ctx, cfg, log)
 }
 

@@ -721,17 +721,17 @@ func TestTimeoutAfterReopen(t *testing.T) {
 func TestFactory(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
-	_, err := docker.Factory(func(k string) string { return env[k] }, zerolog.Nop())
+	_, err := docker.Factory(context.Background(), func(k string) string { return env[k] }, zerolog.Nop())
 	if err == nil || !strings.Contains(err.Error(), "DOCKER_HOST") {
 		t.Fatalf("Factory with a dead DOCKER_HOST: %v", err)
 	}
 	env = map[string]string{"JETRUN_DOCKER_GRACE": "soon"}
-	if _, err := docker.Factory(func(k string) string { return env[k] }, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "JETRUN_DOCKER_GRACE") {
+	if _, err := docker.Factory(context.Background(), func(k string) string { return env[k] }, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "JETRUN_DOCKER_GRACE") {
 		t.Fatalf("Factory with a bad grace: %v", err)
 	}
 	if os.Getenv("DOCKER_HOST") == "" {
 		needDocker(t)
-		rt, err := docker.Factory(func(k string) string { return map[string]string{"HOME": t.TempDir()}[k] }, zerolog.Nop())
+		rt, err := docker.Factory(context.Background(), func(k string) string { return map[string]string{"HOME": t.TempDir()}[k] }, zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -141,13 +141,11 @@ func serverVersion(ctx context.Context, cs kclient.Interface) (string, error) {
 
 // Factory opens the Kubernetes runtime from the environment (see
 // ConfigFromEnv). It gives the API server 30 s to answer.
-func Factory(getenv func(string) string, log zerolog.Logger) (runtimes.Runtime, error) {
+func Factory(ctx context.Context, getenv func(string) string, log zerolog.Logger) (runtimes.Runtime, error) {
 	cfg, err := ConfigFromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	return New(ctx, cfg, log)
 }
 

@@ -100,7 +100,7 @@ func New(cfg Config, log zerolog.Logger) (*Runtime, error) {
 // the running executable, else on PATH), JETRUN_LOCAL_DIR (default
 // $XDG_STATE_HOME or ~/.local/state, then jetrun/local), JETRUN_LOCAL_GRACE
 // and JETRUN_NODE (default: the hostname).
-func Factory(getenv func(string) string, log zerolog.Logger) (runtimes.Runtime, error) {
+func Factory(_ context.Context, getenv func(string) string, log zerolog.Logger) (runtimes.Runtime, error) {
 	cfg := Config{Dir: getenv("JETRUN_LOCAL_DIR"), WorkerBin: getenv("WORKER_BIN"), Node: getenv("JETRUN_NODE")}
 	if cfg.WorkerBin == "" {
 		cfg.WorkerBin = DefaultWorkerBin()
