@@ -157,6 +157,7 @@
 //	InvalidSpecLaunchesNothing  a refused spec is ErrInvalidSpec and leaves nothing
 //	WaitReturnsOnCancel  Wait returns when its context ends; the workload runs on
 //	CloseLeavesWorkloads Close twice is fine; the next instance adopts the workload
+//	NodeLocalHandle      a NodeLocal runtime's handles carry its node (others skip)
 //
 // # Adding a runtime
 //

@@ -65,6 +65,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"InvalidSpecLaunchesNothing", testInvalidSpec},
 		{"WaitReturnsOnCancel", testWaitCancel},
 		{"CloseLeavesWorkloads", testClose},
+		{"NodeLocalHandle", testNodeLocal},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -460,6 +461,24 @@ func testClose(t *testing.T, h Harness) {
 	if final := h.wait(t, rt2, hd); final.Phase != runtimes.PhaseFailed || final.ExitCode != 5 {
 		t.Fatalf("after Close, the next instance sees %+v, want failed with exit code 5", final)
 	}
+}
+
+// testNodeLocal: a node-local runtime (runtimes.NodeLocal) names a node,
+// and the handle Start returns carries it, so that a dispatcher on another
+// node leaves the workload alone. Other runtimes skip it.
+func testNodeLocal(t *testing.T, h Harness) {
+	nl, ok := h.Runtime.(runtimes.NodeLocal)
+	if !ok {
+		t.Skip("not a node-local runtime")
+	}
+	if nl.Node() == "" {
+		t.Fatal("a node-local runtime names no node")
+	}
+	hd := h.start(t, h.Spec(jobs.SmokeParams{}, time.Minute))
+	if hd.Node != nl.Node() {
+		t.Fatalf("handle %+v: want node %q", hd, nl.Node())
+	}
+	h.wait(t, h.Runtime, hd)
 }
 
 func sha256Hex(s string) string {
