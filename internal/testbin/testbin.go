@@ -42,7 +42,7 @@ func Path(name string) (string, error) {
 		}
 		dir = d
 	}
-	root, err := moduleRoot()
+	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
 	}
@@ -80,7 +80,9 @@ func Cleanup() {
 	}
 }
 
-func moduleRoot() (string, error) {
+// ModuleRoot returns the directory of the jetrun module's go.mod, found
+// from this source file, so it works from any test's working directory.
+func ModuleRoot() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
 		return "", fmt.Errorf("testbin: cannot locate source")

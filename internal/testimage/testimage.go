@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jetrun/jetrun/internal/testbin"
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/client"
 )
@@ -94,7 +95,7 @@ func Build(ctx context.Context, cli *client.Client, ctxTar io.Reader, target, ta
 // image that had the tag, the old one is removed, so that repeated runs
 // leave no untagged images behind.
 func Worker(ctx context.Context, cli *client.Client, tag string) error {
-	root, err := moduleRoot()
+	root, err := testbin.ModuleRoot()
 	if err != nil {
 		return err
 	}
@@ -156,16 +157,4 @@ func staticWorker(root string) ([]byte, error) {
 		workerBin, workerErr = os.ReadFile(bin)
 	})
 	return workerBin, workerErr
-}
-
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("not inside the jetrun module")
-	}
-	return filepath.Dir(mod), nil
 }

@@ -188,10 +188,24 @@ func (a *applier) add(e Effect) { a.fx = append(a.fx, e) }
 
 // transition advances the record by t: its event, then its record.
 func (a *applier) transition(t messages.EventType, msg string, mutate func(*messages.Record)) {
+	a.advance(t, msg, mutate, false)
+}
+
+// recordFirst advances the record by t writing the record before its
+// event: a success, and the transitions no owner makes.
+func (a *applier) recordFirst(t messages.EventType, msg string, mutate func(*messages.Record)) {
+	a.advance(t, msg, mutate, true)
+}
+
+func (a *applier) advance(t messages.EventType, msg string, mutate func(*messages.Record), recordFirst bool) {
 	next, ev := Advance(a.rec, t, a.now, mutate)
 	ev.Message, ev.Time = msg, a.now
-	a.add(Effect{Type: Publish, Transition: t, Event: ev})
-	a.add(Effect{Type: Write, Transition: t, Record: next})
+	pub, write := Effect{Type: Publish, Transition: t, Event: ev}, Effect{Type: Write, Transition: t, Record: next}
+	if recordFirst {
+		pub, write = write, pub
+	}
+	a.add(pub)
+	a.add(write)
 	a.rec = next
 }
 
@@ -240,13 +254,9 @@ func (a *applier) exit(in Input) {
 			a.cancelled(&st, "cancelled; the workload had exited 0 before the cancel was carried out")
 			return
 		}
-		next, ev := Advance(a.rec, messages.EventSucceeded, a.now, func(r *messages.Record) {
+		a.recordFirst(messages.EventSucceeded, "", func(r *messages.Record) {
 			r.State, r.ExitCode, r.Error, r.Finished = messages.StateSucceeded, &code, "", a.now
 		})
-		ev.Time = a.now
-		a.add(Effect{Type: Write, Transition: messages.EventSucceeded, Record: next})
-		a.add(Effect{Type: Publish, Transition: messages.EventSucceeded, Event: ev})
-		a.rec = next
 		a.settle(Ack, 0, "")
 		return
 	}
@@ -334,14 +344,10 @@ func (a *applier) cancelRequest(in Input) {
 	case a.rec.Desired == messages.DesiredCancel:
 		reply.State, reply.Accepted = a.rec.State, true
 	case a.rec.Owner == "" && a.rec.State == messages.StateRetrying:
-		next, ev := Advance(a.rec, messages.EventCancelled, a.now, func(r *messages.Record) {
+		a.recordFirst(messages.EventCancelled, "cancelled while waiting to retry", func(r *messages.Record) {
 			r.Desired, r.State, r.Finished = messages.DesiredCancel, messages.StateCancelled, a.now
 		})
-		ev.Message, ev.Time = "cancelled while waiting to retry", a.now
-		a.add(Effect{Type: Write, Transition: messages.EventCancelled, Record: next})
-		a.add(Effect{Type: Publish, Transition: messages.EventCancelled, Event: ev})
-		a.rec = next
-		reply.Accepted, reply.State = true, next.State
+		reply.Accepted, reply.State = true, a.rec.State
 	default:
 		a.rec.Desired, a.rec.Updated = messages.DesiredCancel, a.now
 		a.add(Effect{Type: Write, Record: a.rec})
@@ -363,13 +369,9 @@ func (a *applier) maxDeliveries(in Input) {
 			MsgSeq: in.StreamSeq, Created: a.now, Labels: in.Submission.Labels}
 	}
 	a.add(Effect{Type: DeadLetter, Reason: in.Reason})
-	next, ev := Advance(a.rec, messages.EventDead, a.now, func(r *messages.Record) {
+	a.recordFirst(messages.EventDead, "copied to "+dlq(in), func(r *messages.Record) {
 		r.State, r.Error, r.Owner, r.Finished = messages.StateDead, in.Reason, "", a.now
 	})
-	ev.Message, ev.Time = "copied to "+dlq(in), a.now
-	a.add(Effect{Type: Write, Transition: messages.EventDead, Record: next})
-	a.add(Effect{Type: Publish, Transition: messages.EventDead, Event: ev})
-	a.rec = next
 }
 
 // rejected records and announces a submission that can never run. Its
